@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install everything the tests need into project-local environments, then run every check.
+# Usage: scripts/test.sh [extra pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+OFFICIAL_PY_SDK="fishjam-server-sdk==0.31.1"
+
+echo "== installing shoal and its development tools into .venv"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+
+echo "== installing the official Python SDK ($OFFICIAL_PY_SDK) into .venv-official"
+# It also imports as 'fishjam', so it lives in its own environment.
+[ -x .venv-official/bin/python ] || "$PY" -m venv .venv-official
+.venv-official/bin/python -m pip install -q --disable-pip-version-check "$OFFICIAL_PY_SDK"
+
+echo "== checks: generated protobuf code, ruff, mypy"
+.venv/bin/python scripts/gen_protos.py --check
+.venv/bin/ruff check src tests benchmarks scripts
+.venv/bin/mypy
+
+echo "== tests"
+export FISHJAM_OFFICIAL_PYTHON="$PWD/.venv-official/bin/python"
+exec .venv/bin/python -m pytest -q "$@"

@@ -1,0 +1,24 @@
+"""Agents: server-side peers that exchange raw audio (and images) with a room."""
+
+from fishjam.agent.agent import (
+    Agent,
+    AgentSession,
+    IncomingAgentMessage,
+    IncomingTrackData,
+    IncomingTrackImage,
+    OutgoingAudioTrackOptions,
+    OutgoingTrack,
+)
+from fishjam.agent.errors import AgentAuthError, AgentError
+
+__all__ = [
+    "Agent",
+    "AgentError",
+    "AgentSession",
+    "AgentAuthError",
+    "IncomingAgentMessage",
+    "IncomingTrackData",
+    "IncomingTrackImage",
+    "OutgoingTrack",
+    "OutgoingAudioTrackOptions",
+]

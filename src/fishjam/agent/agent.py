@@ -1,0 +1,187 @@
+"""The agent socket: receive room audio and images, publish audio tracks."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias, cast
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
+
+from fishjam._proto import agent_notifications_pb2
+from fishjam._proto.notifications import shared_pb2
+from fishjam.agent.errors import AgentAuthError
+from fishjam.events._enums import TrackEncoding
+from fishjam.utils import http_to_ws
+
+AgentRequest = agent_notifications_pb2.AgentRequest
+AgentResponse = agent_notifications_pb2.AgentResponse
+
+IncomingTrackData = AgentResponse.TrackData
+"""Audio from a room peer: ``peer_id``, ``track`` (``id``/``type``/``metadata``) and ``data``."""
+IncomingTrackImage = AgentResponse.TrackImage
+"""A frame captured on request: ``track_id``, ``content_type`` and ``data``."""
+IncomingAgentMessage: TypeAlias = IncomingTrackData | IncomingTrackImage
+
+_SOCKET_PATH = "/socket/agent/websocket"
+_PCM_SAMPLE_RATES = (16000, 24000)
+# Opus carries its own clock, so any of its native rates is a sensible declaration.
+_OPUS_SAMPLE_RATES = (8000, 12000, 16000, 24000, 48000)
+_CHANNEL_COUNTS = (1, 2)
+
+
+@dataclass
+class OutgoingAudioTrackOptions:
+    """How the audio an agent publishes is encoded.
+
+    ``TRACK_ENCODING_UNSPECIFIED`` means raw 16-bit little-endian PCM, like PCM16. PCM
+    tracks run at 16 or 24 kHz; ``channels`` is 1 (mono) or 2 (stereo). ``metadata`` is
+    sent as the track's JSON metadata and must therefore be JSON-encodable.
+    """
+
+    encoding: TrackEncoding = TrackEncoding.TRACK_ENCODING_UNSPECIFIED
+    sample_rate: Literal[16000, 24000, 48000] | int = 16000
+    channels: Literal[1, 2] | int = 1
+    metadata: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        # Checked here so a bad track fails where it is described, not deep in a session.
+        try:
+            self.encoding = TrackEncoding(self.encoding)
+        except ValueError:
+            raise ValueError(f"unsupported track encoding: {self.encoding!r}") from None
+        rates = (
+            _OPUS_SAMPLE_RATES
+            if self.encoding == TrackEncoding.TRACK_ENCODING_OPUS
+            else _PCM_SAMPLE_RATES
+        )
+        if isinstance(self.sample_rate, bool) or self.sample_rate not in rates:
+            raise ValueError(
+                f"unsupported sample rate {self.sample_rate!r} for {self.encoding.name}; "
+                f"use one of {', '.join(map(str, rates))}"
+            )
+        if isinstance(self.channels, bool) or self.channels not in _CHANNEL_COUNTS:
+            raise ValueError(f"unsupported channel count {self.channels!r}; use 1 or 2")
+        try:
+            json.dumps(self.metadata)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"track metadata must be JSON-encodable: {exc}") from None
+
+
+@dataclass(frozen=True)
+class OutgoingTrack:
+    """An audio track the agent publishes into its room; made by :meth:`AgentSession.add_track`."""
+
+    id: str
+    session: AgentSession
+    options: OutgoingAudioTrackOptions
+
+    async def send_chunk(self, data: bytes) -> None:
+        """Queue audio for playout; the server paces it in real time, so send as fast as you like."""
+        await self.session._send(
+            AgentRequest(track_data=AgentRequest.TrackData(track_id=self.id, data=data))
+        )
+
+    async def interrupt(self) -> None:
+        """Drop audio that was sent but not yet played; later chunks play normally."""
+        await self.session._send(
+            AgentRequest(interrupt_track=AgentRequest.InterruptTrack(track_id=self.id))
+        )
+
+    async def remove(self) -> None:
+        """End the track once its queued audio has played out.
+
+        Call :meth:`interrupt` first to stop immediately. (Not in the official SDK.)
+        """
+        await self.session._send(
+            AgentRequest(remove_track=AgentRequest.RemoveTrack(track_id=self.id))
+        )
+
+
+class AgentSession:
+    """An authenticated agent connection, yielded by :meth:`Agent.connect`."""
+
+    def __init__(self, agent: Agent, websocket: ClientConnection) -> None:
+        self.agent = agent
+        self._ws = websocket
+
+    async def receive(self) -> AsyncIterator[IncomingAgentMessage]:
+        """Iterate over audio and images from the server until the socket closes normally.
+
+        Other messages are skipped; an abnormal close raises
+        :class:`websockets.exceptions.ConnectionClosedError`.
+        """
+        while True:
+            try:
+                frame = await self._ws.recv(decode=False)
+            except ConnectionClosedOK:
+                return
+            response = AgentResponse()
+            response.ParseFromString(frame)
+            which = response.WhichOneof("content")
+            if which == "track_data":
+                yield response.track_data
+            elif which == "track_image":
+                yield response.track_image
+
+    async def add_track(self, options: OutgoingAudioTrackOptions) -> OutgoingTrack:
+        """Publish a new audio track and return the handle used to feed it."""
+        track_id = uuid.uuid4().hex
+        track = shared_pb2.Track(
+            id=track_id,
+            type=shared_pb2.TRACK_TYPE_AUDIO,
+            metadata=json.dumps(options.metadata),
+        )
+        codec = AgentRequest.AddTrack.CodecParameters(
+            encoding=cast(shared_pb2.TrackEncoding, int(options.encoding)),
+            sample_rate=int(options.sample_rate),
+            channels=int(options.channels),
+        )
+        await self._send(AgentRequest(add_track=AgentRequest.AddTrack(track=track, codec_params=codec)))
+        return OutgoingTrack(id=track_id, session=self, options=options)
+
+    async def capture_image(self, track_id: str) -> None:
+        """Ask for a still of a video track; it arrives later through :meth:`receive`."""
+        await self._send(AgentRequest(capture_image=AgentRequest.CaptureImage(track_id=track_id)))
+
+    async def disconnect(self) -> None:
+        """Close the connection (for sessions used outside ``async with``)."""
+        await self._ws.close()
+
+    async def _send(self, message: Any) -> None:
+        await self._ws.send(message.SerializeToString())
+
+
+class Agent:
+    """An agent peer of a room; usually obtained from :meth:`FishjamClient.create_agent`."""
+
+    def __init__(self, id: str, room_id: str, token: str, fishjam_url: str) -> None:
+        """``fishjam_url`` is the base the ``/socket/agent/websocket`` path is appended to."""
+        self.id = id
+        self.room_id = room_id
+        self._fishjam_url = fishjam_url
+        self._socket_url = http_to_ws(f"{fishjam_url.rstrip('/')}{_SOCKET_PATH}")
+        self._token = token
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[AgentSession]:
+        """Open and authenticate the agent socket; the session closes when the block exits.
+
+        Raises :class:`~fishjam.agent.AgentAuthError` when the server rejects the token.
+        """
+        async with connect(self._socket_url) as websocket:
+            await self._authenticate(websocket)
+            yield AgentSession(self, websocket)
+
+    async def _authenticate(self, websocket: ClientConnection) -> None:
+        request = AgentRequest(auth_request=AgentRequest.AuthRequest(token=self._token))
+        try:
+            await websocket.send(request.SerializeToString())
+            # Success is signalled by any reply; a rejected token closes the socket.
+            await websocket.recv(decode=False)
+        except ConnectionClosed as exc:
+            raise AgentAuthError(websocket.close_reason or "") from exc

@@ -1,0 +1,185 @@
+"""Route handlers of the management API (``rest-api.md``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from shoal.api import models as m
+from shoal.api.errors import error_response
+from shoal.api.serialize import peer_json, room_json
+from shoal.domain.manager import PeerSpec
+from shoal.domain.model import PeerType, RoomConfig, RoomType, SubscribeMode, VideoCodec
+from shoal.errors import InvalidRequest, NotFound, NotImplementedYet
+from shoal.server import Shoal
+
+router = APIRouter()
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": m.ErrorBody, "description": "Invalid request"},
+    401: {"model": m.ErrorBody, "description": "Invalid or missing management token"},
+    404: {"model": m.ErrorBody, "description": "Room or peer not found"},
+}
+
+
+def shoal_of(request: Request) -> Shoal:
+    shoal: Shoal = request.app.state.shoal
+    return shoal
+
+
+@router.get("/health", tags=["health"], summary="Liveness check (no authentication)")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/validate", tags=["credentials"], summary="Check the management token: 200 valid, 404 invalid")
+async def validate() -> Response:
+    # The auth middleware answers 404 for a bad token on this path.
+    return Response(status_code=200)
+
+
+@router.post("/room", status_code=201, response_model=m.RoomCreateDetailsResponse, responses=ERRORS, tags=["room"])
+async def create_room(request: Request, config: Annotated[m.RoomConfigIn | None, Body()] = None) -> dict[str, Any]:
+    config = config or m.RoomConfigIn()
+    room = shoal_of(request).manager.create_room(
+        RoomConfig(
+            max_peers=config.maxPeers or 0,
+            video_codec=VideoCodec(config.videoCodec or "h264"),
+            webhook_url=config.webhookUrl,
+            room_type=RoomType(config.roomType or "conference"),
+            public=bool(config.public),
+            batch_webhook_notifications=bool(config.batchWebhookNotifications),
+        )
+    )
+    return {"data": {"room": room_json(room)}}
+
+
+@router.get("/room", response_model=m.RoomsListingResponse, responses=ERRORS, tags=["room"])
+async def list_rooms(request: Request) -> dict[str, Any]:
+    return {"data": [room_json(room) for room in shoal_of(request).manager.rooms()]}
+
+
+@router.get("/room/{room_id}", response_model=m.RoomDetailsResponse, responses=ERRORS, tags=["room"])
+async def get_room(request: Request, room_id: str) -> dict[str, Any]:
+    return {"data": room_json(shoal_of(request).manager.room(room_id))}
+
+
+@router.delete("/room/{room_id}", status_code=204, responses=ERRORS, tags=["room"])
+async def delete_room(request: Request, room_id: str) -> Response:
+    shoal_of(request).manager.delete_room(room_id)
+    return Response(status_code=204)
+
+
+def _peer_spec(config: m.WebRtcPeerConfig | m.AgentPeerConfig | m.VapiPeerConfig) -> PeerSpec:
+    if isinstance(config, m.WebRtcPeerConfig):
+        webrtc = config.options or m.WebRtcOptions()
+        return PeerSpec(
+            type=PeerType.WEBRTC,
+            subscribe_mode=SubscribeMode(webrtc.subscribeMode or "auto"),
+            server_metadata=webrtc.metadata,
+            heard_by_all_agents=webrtc.subscribe is not None,
+        )
+    if isinstance(config, m.AgentPeerConfig):
+        agent = config.options or m.AgentOptions()
+        output = agent.output or m.AgentOutput()
+        return PeerSpec(
+            type=PeerType.AGENT,
+            subscribe_mode=SubscribeMode(agent.subscribeMode or "auto"),
+            output_sample_rate=output.audioSampleRate or 16000,
+        )
+    return PeerSpec(type=PeerType.VAPI, subscribe_mode=SubscribeMode(config.options.subscribeMode or "auto"))
+
+
+@router.post(
+    "/room/{room_id}/peer",
+    status_code=201,
+    response_model=m.PeerDetailsResponse,
+    responses={**ERRORS, 409: {"model": m.ErrorBody, "description": "The room's maxPeers is reached"}},
+    tags=["room"],
+)
+async def add_peer(request: Request, room_id: str, config: Annotated[m.PeerConfig, Body()]) -> dict[str, Any]:
+    shoal = shoal_of(request)
+    peer, token = shoal.manager.add_peer(room_id, _peer_spec(config))
+    return {
+        "data": {
+            "peer": peer_json(peer),
+            "token": token,
+            "peer_websocket_url": shoal.config.peer_websocket_url,
+        }
+    }
+
+
+@router.delete("/room/{room_id}/peer/{peer_id}", status_code=204, responses=ERRORS, tags=["room"])
+async def delete_peer(request: Request, room_id: str, peer_id: str) -> Response:
+    shoal_of(request).manager.delete_peer(room_id, peer_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/room/{room_id}/peer/{peer_id}/refresh_token",
+    status_code=201,
+    response_model=m.PeerRefreshTokenResponse,
+    responses=ERRORS,
+    tags=["room"],
+)
+async def refresh_token(request: Request, room_id: str, peer_id: str) -> dict[str, Any]:
+    return {"data": {"token": shoal_of(request).manager.refresh_token(room_id, peer_id)}}
+
+
+@router.post("/room/{room_id}/peer/{peer_id}/subscribe_peer", responses=ERRORS, tags=["room"])
+async def subscribe_peer(
+    request: Request, room_id: str, peer_id: str, publisher: Annotated[str, Query(alias="peer_id")]
+) -> Response:
+    shoal_of(request).manager.subscribe_peer(room_id, peer_id, publisher)
+    return Response(status_code=200)
+
+
+@router.post("/room/{room_id}/peer/{peer_id}/subscribe_tracks", responses=ERRORS, tags=["room"])
+async def subscribe_tracks(
+    request: Request, room_id: str, peer_id: str, body: Annotated[m.SubscribeTracksBody, Body()]
+) -> Response:
+    shoal_of(request).manager.subscribe_tracks(room_id, peer_id, body.track_ids)
+    return Response(status_code=200)
+
+
+@router.post("/room/{room_id}/viewer", status_code=201, responses=ERRORS, tags=["viewer"])
+@router.post("/room/{room_id}/streamer", status_code=201, responses=ERRORS, tags=["streamer"])
+async def livestream_token(request: Request, room_id: str) -> Response:
+    room = shoal_of(request).manager.room(room_id)
+    if room.config.room_type not in (RoomType.LIVESTREAM, RoomType.AUDIO_ONLY_LIVESTREAM):
+        raise NotFound(f"Room {room_id} is not a livestream room")
+    raise NotImplementedYet("livestreams are not implemented by this shoal server yet")
+
+
+@router.post("/moq/access", responses=ERRORS, tags=["moq"])
+async def moq_access(config: Annotated[m.MoqAccessConfig | None, Body()] = None) -> Response:
+    if config is None or (config.publishPath is None and config.subscribePath is None):
+        raise InvalidRequest("at least one of publishPath and subscribePath is required")
+    raise NotImplementedYet("MoQ access is not implemented by this shoal server yet")
+
+
+NOT_IMPLEMENTED = {
+    "/livestream": "livestreams",
+    "/livestream/{rest:path}": "livestreams",
+    "/recordings": "recordings",
+    "/recordings/{rest:path}": "recordings",
+    "/room/{room_id}/track_forwardings": "track forwardings",
+}
+
+
+def _not_implemented(feature: str) -> Any:
+    async def handler() -> JSONResponse:
+        return error_response(501, f"{feature} are not implemented by this shoal server yet")
+
+    return handler
+
+
+for _path, _feature in NOT_IMPLEMENTED.items():
+    router.add_api_route(
+        _path,
+        _not_implemented(_feature),
+        methods=["GET", "POST", "DELETE"],
+        include_in_schema=False,
+    )

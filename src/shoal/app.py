@@ -1,0 +1,94 @@
+"""The ASGI application: REST routes, the three WebSocket endpoints, auth and path hygiene."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, WebSocket
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shoal import __version__
+from shoal.api import errors as api_errors
+from shoal.api.rest import router
+from shoal.auth import bearer_token, check_management_token
+from shoal.config import ShoalConfig
+from shoal.server import Shoal
+from shoal.signaling.ws_agent import serve_agent
+from shoal.signaling.ws_notifier import serve_notifier
+from shoal.signaling.ws_peer import serve_peer
+
+PUBLIC_PATHS = {"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+_SLASHES = re.compile(r"/{2,}")
+
+
+class EdgeMiddleware:
+    """Collapses duplicate slashes and checks the management token on REST calls.
+
+    The JS SDK joins ``http://host/`` and ``/room`` into ``//room``; collapsing keeps such
+    URLs working. The token is checked before anything else, so a bad token gets 401
+    even with a malformed body (``/validate`` answers 404, as Fishjam does).
+    """
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self._app = app
+        self._token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and "//" in scope["path"]:
+            scope = dict(scope, path=_SLASHES.sub("/", scope["path"]))
+        if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS:
+            header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            presented = bearer_token(header)
+            if not check_management_token(self._token, presented):
+                if scope["path"] == "/validate":
+                    await _respond(send, 404, b"")
+                else:
+                    message = "Invalid token" if presented else "Missing token"
+                    await _respond(send, 401, json.dumps({"errors": message}).encode())
+                return
+        await self._app(scope, receive, send)
+
+
+async def _respond(send: Send, status: int, body: bytes) -> None:
+    headers = [(b"content-length", str(len(body)).encode())]
+    if body:
+        headers.append((b"content-type", b"application/json"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(config: ShoalConfig) -> FastAPI:
+    shoal = Shoal(config)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await shoal.close()
+
+    app = FastAPI(
+        title="shoal",
+        version=__version__,
+        description="Self-hosted, Fishjam-compatible media server for AI agents: the management API.",
+        lifespan=lifespan,
+    )
+    app.state.shoal = shoal
+    api_errors.install(app)
+    app.include_router(router)
+
+    @app.websocket("/socket/agent/websocket")
+    async def agent_socket(ws: WebSocket) -> None:
+        await serve_agent(ws, shoal)
+
+    @app.websocket("/socket/peer/websocket")
+    async def peer_socket(ws: WebSocket) -> None:
+        await serve_peer(ws, shoal)
+
+    @app.websocket("/socket/server/websocket")
+    async def notifier_socket(ws: WebSocket) -> None:
+        await serve_notifier(ws, shoal)
+
+    app.add_middleware(EdgeMiddleware, token=config.management_token)
+    return app

@@ -1,0 +1,87 @@
+"""``shoal serve``: parse arguments and environment, then run the server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+import uvicorn
+
+from shoal.app import create_app
+from shoal.config import ShoalConfig
+
+log = logging.getLogger("shoal")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shoal", description="Self-hosted, Fishjam-compatible media server")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the server")
+    env = os.environ.get
+    serve.add_argument("--host", default=env("SHOAL_HOST", "127.0.0.1"), help="listen address [SHOAL_HOST]")
+    serve.add_argument("--port", type=int, default=int(env("SHOAL_PORT", "5002")), help="listen port [SHOAL_PORT]")
+    serve.add_argument(
+        "--management-token",
+        default=env("SHOAL_MANAGEMENT_TOKEN"),
+        help="token for the REST API and notifier [SHOAL_MANAGEMENT_TOKEN]; generated and printed if unset",
+    )
+    serve.add_argument(
+        "--public-url",
+        default=env("SHOAL_PUBLIC_URL"),
+        help="base URL clients use to reach this server, e.g. https://media.example.com [SHOAL_PUBLIC_URL]",
+    )
+    serve.add_argument(
+        "--webhook-secret",
+        default=env("SHOAL_WEBHOOK_SECRET"),
+        help="HMAC key for the x-fishjam-signature-256 webhook header [SHOAL_WEBHOOK_SECRET]",
+    )
+    serve.add_argument(
+        "--max-message-bytes",
+        type=int,
+        default=int(env("SHOAL_MAX_MESSAGE_BYTES", str(1 << 20))),
+        help="largest WebSocket frame accepted from clients [SHOAL_MAX_MESSAGE_BYTES]",
+    )
+    serve.add_argument("--log-level", default=env("SHOAL_LOG_LEVEL", "info"), help="[SHOAL_LOG_LEVEL]")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    generated = not args.management_token
+    options = {"management_token": args.management_token} if args.management_token else {}
+    try:
+        config = ShoalConfig(
+            host=args.host,
+            port=args.port,
+            public_url=args.public_url,
+            webhook_secret=args.webhook_secret,
+            max_message_bytes=args.max_message_bytes,
+            **options,
+        )
+    except ValueError as exc:
+        print(f"shoal: {exc}", file=sys.stderr)
+        return 2
+    if generated:
+        print(f"shoal: generated management token: {config.management_token}", flush=True)
+    log.info("shoal listening; use fishjam_id=%s", config.base_url)
+    uvicorn.run(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        ws="websockets-sansio",
+        ws_max_size=config.max_message_bytes,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        log_level=args.log_level.lower(),
+        access_log=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

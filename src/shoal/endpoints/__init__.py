@@ -1,0 +1,1 @@
+"""Glue between the room domain and the media plane: agent (and, later, WebRTC) endpoints."""

@@ -1,0 +1,160 @@
+"""AgentEndpoint: one connected agent — what it hears and what it publishes.
+
+As a receiver it gets wire-ready ``TrackData`` frames from the fan-outs the router
+attached it to, and queues them in its bounded outbox. As a publisher it owns one
+``OutgoingAudio`` per track it added: chunks are queued, paced in real time and fanned out
+to every subscribed agent in that agent's own format.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from shoal.domain.manager import RoomManager
+from shoal.domain.model import Peer, Track, TrackKind
+from shoal.errors import ShoalError
+from shoal.media.clock import PlayoutClock
+from shoal.media.fanout import TrackFanout
+from shoal.media.outgoing import OutgoingAudio
+from shoal.media.pcm import PcmFormat
+from shoal.media.playout import OpusPlayout, PcmPlayout, Playout
+from shoal.protocol import agent as proto
+from shoal.protocol.base import CLOSE_POLICY
+from shoal.signaling.outbox import Outbox
+from shoal.endpoints.routing import MediaRouter
+
+log = logging.getLogger(__name__)
+
+
+class SessionError(Exception):
+    """The client broke the protocol; its socket is closed with ``code`` and ``reason``."""
+
+    def __init__(self, reason: str, code: int = CLOSE_POLICY) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+def parse_metadata(text: str) -> Any:
+    """Track metadata is JSON text; invalid JSON is kept as the raw string."""
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class AgentEndpoint:
+    def __init__(
+        self,
+        peer: Peer,
+        connection: int,
+        manager: RoomManager,
+        router: MediaRouter,
+        clock: PlayoutClock,
+        outbox: Outbox,
+        playout_max_seconds: float,
+    ) -> None:
+        self.peer_id = peer.id
+        self.room_id = peer.room_id
+        self.sample_rate = peer.output_sample_rate
+        self.connection = connection
+        self._manager = manager
+        self._router = router
+        self._clock = clock
+        self._outbox = outbox
+        self._playout_max_seconds = playout_max_seconds
+        self._tracks: dict[str, OutgoingAudio] = {}
+
+    # receiving -------------------------------------------------------------------------
+
+    def deliver(self, frame: bytes) -> None:
+        self._outbox.put(frame)
+
+    # publishing ------------------------------------------------------------------------
+
+    def handle(self, event: proto.AgentEvent) -> None:
+        match event:
+            case proto.AddTrack():
+                self._add_track(event)
+            case proto.TrackData(track_id, data):
+                self._push(track_id, data)
+            case proto.InterruptTrack(track_id):
+                track = self._tracks.get(track_id)
+                if track is None:
+                    log.warning("agent %s: InterruptTrack for unknown track %s ignored", self.peer_id, track_id)
+                else:
+                    track.interrupt()
+            case proto.RemoveTrack(track_id):
+                track = self._tracks.get(track_id)
+                if track is None:
+                    log.warning("agent %s: RemoveTrack for unknown track %s ignored", self.peer_id, track_id)
+                else:
+                    track.finish()
+            case proto.CaptureImage(track_id):
+                log.info("agent %s: CaptureImage for %s: no video track to capture; ignored", self.peer_id, track_id)
+            case proto.AuthRequested():
+                raise SessionError("already authenticated")
+
+    def _track(self, track_id: str, what: str) -> OutgoingAudio:
+        track = self._tracks.get(track_id)
+        if track is None:
+            raise SessionError(f"{what} for unknown track {track_id[:40]}; send AddTrack first")
+        return track
+
+    def _push(self, track_id: str, data: bytes) -> None:
+        track = self._track(track_id, "TrackData")
+        if not data:
+            return
+        try:
+            track.push(data)
+        except ValueError as exc:
+            raise SessionError(f"TrackData on track {track_id[:40]}: {exc}") from exc
+
+    def _add_track(self, event: proto.AddTrack) -> None:
+        if event.track_id in self._tracks:
+            raise SessionError(f"AddTrack: track {event.track_id} already exists")
+        playout: Playout
+        name = f"{self.peer_id}/{event.track_id}"
+        if event.encoding == "pcm16":
+            fmt = PcmFormat(event.sample_rate, event.channels)
+            playout = PcmPlayout(fmt, self._playout_max_seconds, name)
+        else:
+            playout = OpusPlayout(self._playout_max_seconds, name)
+        track = Track(event.track_id, self.peer_id, TrackKind.AUDIO, parse_metadata(event.metadata_json))
+        wrap = proto.TrackDataWrap(self.peer_id, track.id, TrackKind.AUDIO, track.metadata_json)
+        fanout = TrackFanout(playout.source_rate, wrap)
+        outgoing = OutgoingAudio(
+            track.id, playout, fanout, self._clock, on_finished=lambda: self._track_finished(track.id)
+        )
+        self._router.publish(self.room_id, track.id, fanout)
+        try:
+            self._manager.add_track(self.room_id, self.peer_id, track)
+        except ShoalError as exc:
+            self._router.unpublish(track.id)
+            raise SessionError(f"AddTrack: {exc.message}") from exc
+        self._tracks[track.id] = outgoing
+        log.info(
+            "agent %s added %s track %s (%s Hz, %s ch)",
+            self.peer_id, event.encoding, track.id, event.sample_rate, event.channels,
+        )
+
+    def _track_finished(self, track_id: str) -> None:
+        outgoing = self._tracks.pop(track_id, None)
+        if outgoing is not None:
+            stats = outgoing.playout.stats
+            log.info(
+                "track %s ended: %.2f s received, %d frames played, %.2f s dropped (overflow), %.2f s interrupted",
+                track_id, stats.received_seconds, stats.played_frames,
+                stats.overflow_dropped_seconds, stats.interrupted_seconds,
+            )
+        self._manager.remove_track(self.room_id, self.peer_id, track_id)
+
+    def close(self) -> None:
+        """The socket ended: stop publishing (queued audio is dropped) and stop receiving."""
+        for outgoing in list(self._tracks.values()):
+            outgoing.stop()
+        self._router.remove_receiver(self)

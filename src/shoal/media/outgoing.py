@@ -1,0 +1,90 @@
+"""OutgoingAudio: an agent's published track — queue, real-time pacing and fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from shoal.media.clock import PlayoutClock
+from shoal.media.fanout import TrackFanout
+from shoal.media.playout import Playout
+
+log = logging.getLogger(__name__)
+
+
+class OutgoingAudio:
+    """Plays one queued track out in real time through its fan-out.
+
+    ``on_finished`` runs once after ``finish()`` was called and everything queued before
+    it has played (RemoveTrack semantics), or at once on ``stop()``.
+    """
+
+    def __init__(
+        self,
+        track_id: str,
+        playout: Playout,
+        fanout: TrackFanout,
+        clock: PlayoutClock,
+        on_finished: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.track_id = track_id
+        self.playout = playout
+        self.fanout = fanout
+        self._clock = clock
+        self._on_finished = on_finished
+        self._finishing = False
+        self._done = False
+        self._last_push = 0.0
+        self.last_deadline = 0.0
+        """Scheduled playout time (loop clock) of the most recent frame."""
+
+    def push(self, data: bytes) -> None:
+        """Queue a chunk; raises ValueError if it is malformed for the track's encoding."""
+        if self._done or self._finishing:
+            return
+        self.playout.push(data)
+        self._last_push = asyncio.get_running_loop().time()
+        self._clock.add(self)
+
+    def interrupt(self) -> None:
+        """Drop everything queued; the frame being played is the last one heard."""
+        self.playout.clear()
+
+    def finish(self) -> None:
+        """End the track once the audio queued so far has played."""
+        if self._done:
+            return
+        self._finishing = True
+        if not self.playout.has_pending():
+            self._complete()
+        else:
+            self._clock.add(self)
+
+    def stop(self) -> None:
+        """End at once, dropping what is queued."""
+        self.playout.clear()
+        self._clock.remove(self)
+        self._complete()
+
+    def tick(self, deadline: float) -> bool:
+        if self._done:
+            return False
+        frame = self.playout.next_frame(deadline - self._last_push, self._finishing)
+        if frame is not None:
+            self.last_deadline = deadline
+            self.fanout.deliver(frame)
+        if self.playout.has_pending():
+            return True
+        if self._finishing:
+            self._complete()
+        return False
+
+    def _complete(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            self._on_finished()
+        except Exception:
+            log.exception("finishing track %s failed", self.track_id)

@@ -1,0 +1,1 @@
+"""Notifications to the customer's backend: the notifier WebSocket fan-out and webhooks."""

@@ -1,0 +1,130 @@
+"""Server side of the agent socket (``/socket/agent/websocket``), without I/O.
+
+Frames are ``fishjam.AgentRequest`` in and ``fishjam.AgentResponse`` out, one message per
+binary frame. The first message must be an ``AuthRequest``; anything malformed yields a
+``ProtocolError`` naming the close code and a reason a developer can act on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from shoal.domain.model import TrackKind
+from shoal.ids import is_uuid
+from shoal.protocol.base import CLOSE_INVALID_DATA, CLOSE_POLICY, ProtocolError, parse
+from shoal.protocol.pb import agent_pb, shared_pb
+
+PCM_RATES = (16000, 24000, 48000)
+"""Accepted pcm16 input rates: Fishjam's 16/24 kHz plus 48 kHz, which the JS SDK allows."""
+
+
+@dataclass(frozen=True)
+class AuthRequested:
+    token: str
+
+
+@dataclass(frozen=True)
+class AddTrack:
+    track_id: str
+    metadata_json: str
+    encoding: Literal["pcm16", "opus"]
+    sample_rate: int
+    channels: int
+
+
+@dataclass(frozen=True)
+class RemoveTrack:
+    track_id: str
+
+
+@dataclass(frozen=True)
+class TrackData:
+    track_id: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class InterruptTrack:
+    track_id: str
+
+
+@dataclass(frozen=True)
+class CaptureImage:
+    track_id: str
+
+
+AgentEvent = AuthRequested | AddTrack | RemoveTrack | TrackData | InterruptTrack | CaptureImage
+
+
+class AgentProtocol:
+    def __init__(self) -> None:
+        self.authenticated = False
+
+    def receive(self, frame: bytes | str) -> AgentEvent | ProtocolError:
+        request = parse(agent_pb.AgentRequest, frame, "AgentRequest")
+        if isinstance(request, ProtocolError):
+            return request
+        which = request.WhichOneof("content")
+        if which is None:
+            return ProtocolError(CLOSE_INVALID_DATA, "AgentRequest carries no message")
+        if not self.authenticated:
+            if which != "auth_request":
+                return ProtocolError(CLOSE_POLICY, f"the first message must be an AuthRequest, got {which}")
+            return AuthRequested(request.auth_request.token)
+        match which:
+            case "auth_request":
+                return ProtocolError(CLOSE_POLICY, "already authenticated")
+            case "add_track":
+                return _add_track(request.add_track)
+            case "remove_track":
+                return RemoveTrack(request.remove_track.track_id)
+            case "track_data":
+                return TrackData(request.track_data.track_id, request.track_data.data)
+            case "interrupt_track":
+                return InterruptTrack(request.interrupt_track.track_id)
+            case "capture_image":
+                return CaptureImage(request.capture_image.track_id)
+        return ProtocolError(CLOSE_INVALID_DATA, f"unsupported AgentRequest member {which}")
+
+    def accept_auth(self) -> bytes:
+        """Mark the socket authenticated; returns the ``Authenticated`` frame to send."""
+        self.authenticated = True
+        return agent_pb.AgentResponse(authenticated=agent_pb.AgentResponse.Authenticated()).SerializeToString()
+
+
+def _add_track(msg: agent_pb.AgentRequest.AddTrack) -> AddTrack | ProtocolError:
+    track_id = msg.track.id
+    if not is_uuid(track_id):
+        return _bad(f"AddTrack: track id {track_id[:40]!r} is not a UUID")
+    if msg.track.type == shared_pb.TRACK_TYPE_VIDEO:
+        return _bad("AddTrack: agents can publish audio tracks only")
+    params = msg.codec_params
+    channels = params.channels or 1
+    if channels not in (1, 2):
+        return _bad(f"AddTrack: {channels} channels not supported (1 or 2)")
+    if params.encoding in (shared_pb.TRACK_ENCODING_UNSPECIFIED, shared_pb.TRACK_ENCODING_PCM16):
+        if params.sample_rate not in PCM_RATES:
+            rates = ", ".join(str(rate) for rate in PCM_RATES)
+            return _bad(f"AddTrack: pcm16 sample rate {params.sample_rate} not supported ({rates})")
+        return AddTrack(track_id, msg.track.metadata, "pcm16", params.sample_rate, channels)
+    if params.encoding == shared_pb.TRACK_ENCODING_OPUS:
+        return AddTrack(track_id, msg.track.metadata, "opus", 48000, channels)
+    return _bad(f"AddTrack: unknown encoding {params.encoding}")
+
+
+def _bad(reason: str) -> ProtocolError:
+    return ProtocolError(CLOSE_POLICY, reason)
+
+
+class TrackDataWrap:
+    """Builds the frame an agent receives for each chunk of one source track."""
+
+    def __init__(self, peer_id: str, track_id: str, kind: TrackKind, metadata_json: str) -> None:
+        track_type = shared_pb.TRACK_TYPE_AUDIO if kind is TrackKind.AUDIO else shared_pb.TRACK_TYPE_VIDEO
+        self._track = shared_pb.Track(id=track_id, type=track_type, metadata=metadata_json)
+        self._peer_id = peer_id
+
+    def __call__(self, pcm: bytes) -> bytes:
+        data = agent_pb.AgentResponse.TrackData(peer_id=self._peer_id, track=self._track, data=pcm)
+        return agent_pb.AgentResponse(track_data=data).SerializeToString()

@@ -1,0 +1,43 @@
+"""Shoal: the composition root that builds and owns every long-lived server object.
+
+There is no module-level state: two servers can run in one process (tests do), each
+with its own rooms, clock and notifier subscribers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from shoal.bus import EventBus
+from shoal.config import ShoalConfig
+from shoal.domain.manager import RoomManager
+from shoal.endpoints.routing import MediaRouter
+from shoal.media.clock import PlayoutClock
+from shoal.notify.hub import NotifierHub
+from shoal.notify.webhooks import WebhookDispatcher
+from shoal.signaling.registry import SessionRegistry
+
+log = logging.getLogger(__name__)
+
+
+class Shoal:
+    def __init__(self, config: ShoalConfig) -> None:
+        self.config = config
+        self.bus = EventBus()
+        self.manager = RoomManager(self.bus.publish)
+        self.router = MediaRouter(self.manager)
+        self.clock = PlayoutClock()
+        self.sessions = SessionRegistry()
+        self.notifiers = NotifierHub()
+        self.webhooks = WebhookDispatcher(
+            self.manager, config.webhook_secret, config.webhook_queue_messages, config.webhook_batch_window_s
+        )
+        # Order matters only for readability of logs: media first, then the outside world.
+        self.bus.subscribe(self.router.on_event)
+        self.bus.subscribe(self.sessions.on_event)
+        self.bus.subscribe(self.notifiers.on_event)
+        self.bus.subscribe(self.webhooks.on_event)
+
+    async def close(self) -> None:
+        await self.clock.close()
+        await self.webhooks.close()

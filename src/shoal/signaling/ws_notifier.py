@@ -1,0 +1,54 @@
+"""The server-notification socket loop: management-token auth, subscribe, then push events."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.websockets import WebSocket
+
+from shoal.auth import check_management_token
+from shoal.protocol.base import CLOSE_POLICY, ProtocolError
+from shoal.protocol.notifier import NotifierAuthRequested, NotifierProtocol, SubscribeRequested
+from shoal.server import Shoal
+from shoal.signaling.outbox import Outbox
+from shoal.signaling.session import Frame, SocketSession, close_socket, first_frame
+
+log = logging.getLogger(__name__)
+
+
+async def serve_notifier(ws: WebSocket, shoal: Shoal) -> None:
+    await ws.accept()
+    codec = NotifierProtocol()
+    frame = await first_frame(ws, shoal.config.auth_timeout_s)
+    if frame is None:
+        return
+    event = frame if isinstance(frame, ProtocolError) else codec.receive(frame)
+    if isinstance(event, ProtocolError):
+        await close_socket(ws, event.code, event.reason)
+        return
+    if not isinstance(event, NotifierAuthRequested) or not check_management_token(
+        shoal.config.management_token, event.token
+    ):
+        log.warning("notifier socket refused: invalid token")
+        await close_socket(ws, CLOSE_POLICY, "invalid token")
+        return
+
+    outbox = Outbox(shoal.config.notifier_outbox_messages, "close", "notifier")
+    outbox.put(codec.accept_auth())
+    session = SocketSession(ws, outbox, "notifier")
+    log.info("notifier connected")
+
+    def handle(frame: Frame) -> ProtocolError | None:
+        event = codec.receive(frame)
+        if isinstance(event, ProtocolError):
+            return event
+        if isinstance(event, SubscribeRequested) and not codec.subscribed:
+            outbox.put(codec.accept_subscribe(event.event_type))
+            shoal.notifiers.subscribe(outbox)
+        return None
+
+    try:
+        await session.run(handle)
+    finally:
+        shoal.notifiers.unsubscribe(outbox)
+        log.info("notifier disconnected")
