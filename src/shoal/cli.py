@@ -43,6 +43,18 @@ def _parser() -> argparse.ArgumentParser:
         default=int(env("SHOAL_MAX_MESSAGE_BYTES", str(1 << 20))),
         help="largest WebSocket frame accepted from clients [SHOAL_MAX_MESSAGE_BYTES]",
     )
+    serve.add_argument(
+        "--auth-timeout",
+        type=float,
+        default=float(env("SHOAL_AUTH_TIMEOUT", "5")),
+        help="seconds a socket may take to authenticate [SHOAL_AUTH_TIMEOUT]",
+    )
+    serve.add_argument(
+        "--playout-max-seconds",
+        type=float,
+        default=float(env("SHOAL_PLAYOUT_MAX_SECONDS", "600")),
+        help="bound of queued audio per outgoing agent track [SHOAL_PLAYOUT_MAX_SECONDS]",
+    )
     serve.add_argument("--log-level", default=env("SHOAL_LOG_LEVEL", "info"), help="[SHOAL_LOG_LEVEL]")
     return parser
 
@@ -61,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             public_url=args.public_url,
             webhook_secret=args.webhook_secret,
             max_message_bytes=args.max_message_bytes,
+            auth_timeout_s=args.auth_timeout,
+            playout_max_seconds=args.playout_max_seconds,
             **options,
         )
     except ValueError as exc:
