@@ -58,11 +58,12 @@ class FishjamNotifier:
             except ConnectionClosedOK:
                 return
             finally:
-                self._ready.clear()
+                # Readiness is not reset, as in the official SDK: wait_ready() never
+                # blocks once a connection has been established.
                 self._websocket = None
 
     async def wait_ready(self) -> None:
-        """Wait until :meth:`connect` has authenticated and subscribed."""
+        """Wait until :meth:`connect` has authenticated and subscribed (at least once)."""
         await self._ready.wait()
 
     async def _authenticate(self, websocket: ClientConnection) -> None:

@@ -77,6 +77,8 @@ class InvalidFishjamCredentialsError(HTTPError):
 def error_message(response: httpx.Response) -> str:
     """The ``errors`` string of a JSON error body, falling back to the raw body text."""
     raw = response.content.decode(errors="replace")
+    if not raw and response.is_redirect:
+        return f"unexpected redirect to {response.headers.get('location', '?')}"
     try:
         body = json.loads(raw)
     except ValueError:

@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         default=float(env("SHOAL_PLAYOUT_MAX_SECONDS", "600")),
         help="bound of queued audio per outgoing agent track [SHOAL_PLAYOUT_MAX_SECONDS]",
     )
+    serve.add_argument("--trace-playout", default=env("SHOAL_TRACE_PLAYOUT"), help=argparse.SUPPRESS)
     serve.add_argument("--log-level", default=env("SHOAL_LOG_LEVEL", "info"), help="[SHOAL_LOG_LEVEL]")
     return parser
 
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             max_message_bytes=args.max_message_bytes,
             auth_timeout_s=args.auth_timeout,
             playout_max_seconds=args.playout_max_seconds,
+            trace_playout=args.trace_playout,
             **options,
         )
     except ValueError as exc:

@@ -27,6 +27,8 @@ class ShoalConfig:
     """Per-notifier bound of undelivered notifications; a notifier that falls behind is closed."""
     webhook_queue_messages: int = 10000
     """Per-webhook-URL bound of undelivered notifications; beyond it new ones are dropped and logged."""
+    trace_playout: str | None = None
+    """File to write a per-frame playout schedule to at shutdown (benchmarks only)."""
     webhook_batch_window_s: float = 0.05
     """How long a batching room's webhook waits to coalesce notifications into one POST."""
 

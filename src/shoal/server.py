@@ -13,6 +13,7 @@ from shoal.config import ShoalConfig
 from shoal.domain.manager import RoomManager
 from shoal.endpoints.routing import MediaRouter
 from shoal.media.clock import PlayoutClock
+from shoal.media.trace import PlayoutTrace
 from shoal.notify.hub import NotifierHub
 from shoal.notify.webhooks import WebhookDispatcher
 from shoal.signaling.registry import SessionRegistry
@@ -27,6 +28,7 @@ class Shoal:
         self.manager = RoomManager(self.bus.publish)
         self.router = MediaRouter(self.manager)
         self.clock = PlayoutClock()
+        self.trace = PlayoutTrace(config.trace_playout) if config.trace_playout else None
         self.sessions = SessionRegistry()
         self.notifiers = NotifierHub()
         self.webhooks = WebhookDispatcher(
@@ -41,3 +43,6 @@ class Shoal:
     async def close(self) -> None:
         await self.clock.close()
         await self.webhooks.close()
+        if self.trace is not None:
+            self.trace.dump()
+            log.info("playout trace written to %s", self.trace.path)

@@ -84,7 +84,9 @@ NOTIFICATIONS = [
 
 # AgentResponse frames pushed to an agent that is reading with receive().
 AGENT_INCOMING = [
-    _len_field(2, _len_field(1, "peer-1") + _len_field(2, _track("t-1", 2, "{}")) + _len_field(3, b"\x01\x02")),
+    _len_field(
+        2, _len_field(1, "peer-1") + _len_field(2, _track("t-1", 2, "{}")) + _len_field(3, b"\x01\x02")
+    ),
     _len_field(1, b""),  # a second Authenticated: skipped
     _len_field(3, _len_field(1, "video-1") + _len_field(2, "image/jpeg") + _len_field(3, b"\xff\xd8")),
     _len_field(2, _len_field(1, "peer-2") + _len_field(2, _track("t-2", 2, "null")) + _len_field(3, b"")),
@@ -197,7 +199,14 @@ async def record_agent_incoming() -> dict[str, Any]:
                     if hasattr(message, "peer_id"):
                         track = message.track
                         received.append(
-                            ["data", message.peer_id, track.id, int(track.type), track.metadata, message.data.hex()]
+                            [
+                                "data",
+                                message.peer_id,
+                                track.id,
+                                int(track.type),
+                                track.metadata,
+                                message.data.hex(),
+                            ]
                         )
                     else:
                         received.append(["image", message.track_id, message.content_type, message.data.hex()])
@@ -361,13 +370,15 @@ class CannedServer:
 
 def make_client(transport: httpx.BaseTransport) -> Any:
     """A FishjamClient whose HTTP goes to ``transport``, for either SDK."""
-    from fishjam import FishjamClient
+    import fishjam
 
+    factory: Any = fishjam.FishjamClient
     try:
-        return FishjamClient(API_URL, MANAGEMENT_TOKEN, transport=transport)  # type: ignore[call-arg]
+        # Ours takes the transport directly ...
+        return factory(API_URL, MANAGEMENT_TOKEN, transport=transport)
     except TypeError:
-        # The official client builds its httpx.Client lazily from these arguments.
-        client = FishjamClient(API_URL, MANAGEMENT_TOKEN)
+        # ... the official client builds its httpx.Client lazily from these arguments.
+        client = factory(API_URL, MANAGEMENT_TOKEN)
         client.client._httpx_args["transport"] = transport
         return client
 
@@ -403,7 +414,11 @@ def _describe_peer(peer: Any) -> dict[str, Any]:
         "metadata": None if metadata is None else dict(metadata.additional_properties),
         "subscriptions": [list(peer.subscriptions.peers), list(peer.subscriptions.tracks)],
         "tracks": [
-            [t.id, _enum_text(t.type_), None if t.metadata is None else dict(t.metadata.additional_properties)]
+            [
+                t.id,
+                _enum_text(t.type_),
+                None if t.metadata is None else dict(t.metadata.additional_properties),
+            ]
             for t in peer.tracks
         ],
     }
@@ -460,7 +475,10 @@ def rest_calls(client: Any) -> list[tuple[str, Callable[[], Any]]]:
         ("create_room_default", lambda: client.create_room()),
         ("create_room_options", lambda: client.create_room(full_room)),
         ("create_room_codec_only", lambda: client.create_room(RoomOptions(video_codec="h264"))),
-        ("create_room_livestream", lambda: client.create_room(RoomOptions(room_type="livestream", public=True))),
+        (
+            "create_room_livestream",
+            lambda: client.create_room(RoomOptions(room_type="livestream", public=True)),
+        ),
         ("get_all_rooms", lambda: client.get_all_rooms()),
         ("get_room", lambda: client.get_room(ROOM_ID)),
         ("get_room_quoted_id", lambda: client.get_room("a b/c?d#é")),

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias, cast
+from typing import Any, Literal, TypeAlias
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 from fishjam._proto import agent_notifications_pb2
 from fishjam._proto.notifications import shared_pb2
 from fishjam.agent.errors import AgentAuthError
-from fishjam.events._enums import TrackEncoding
+from fishjam.events import TrackEncoding
 from fishjam.utils import http_to_ws
 
 AgentRequest = agent_notifications_pb2.AgentRequest
@@ -54,14 +54,11 @@ class OutgoingAudioTrackOptions:
             self.encoding = TrackEncoding(self.encoding)
         except ValueError:
             raise ValueError(f"unsupported track encoding: {self.encoding!r}") from None
-        rates = (
-            _OPUS_SAMPLE_RATES
-            if self.encoding == TrackEncoding.TRACK_ENCODING_OPUS
-            else _PCM_SAMPLE_RATES
-        )
+        opus = self.encoding == TrackEncoding.TRACK_ENCODING_OPUS
+        rates = _OPUS_SAMPLE_RATES if opus else _PCM_SAMPLE_RATES
         if isinstance(self.sample_rate, bool) or self.sample_rate not in rates:
             raise ValueError(
-                f"unsupported sample rate {self.sample_rate!r} for {self.encoding.name}; "
+                f"unsupported sample rate {self.sample_rate!r} for {'Opus' if opus else 'PCM'}; "
                 f"use one of {', '.join(map(str, rates))}"
             )
         if isinstance(self.channels, bool) or self.channels not in _CHANNEL_COUNTS:
@@ -82,24 +79,18 @@ class OutgoingTrack:
 
     async def send_chunk(self, data: bytes) -> None:
         """Queue audio for playout; the server paces it in real time, so send as fast as you like."""
-        await self.session._send(
-            AgentRequest(track_data=AgentRequest.TrackData(track_id=self.id, data=data))
-        )
+        await self.session._send(AgentRequest(track_data=AgentRequest.TrackData(track_id=self.id, data=data)))
 
     async def interrupt(self) -> None:
         """Drop audio that was sent but not yet played; later chunks play normally."""
-        await self.session._send(
-            AgentRequest(interrupt_track=AgentRequest.InterruptTrack(track_id=self.id))
-        )
+        await self.session._send(AgentRequest(interrupt_track=AgentRequest.InterruptTrack(track_id=self.id)))
 
     async def remove(self) -> None:
         """End the track once its queued audio has played out.
 
         Call :meth:`interrupt` first to stop immediately. (Not in the official SDK.)
         """
-        await self.session._send(
-            AgentRequest(remove_track=AgentRequest.RemoveTrack(track_id=self.id))
-        )
+        await self.session._send(AgentRequest(remove_track=AgentRequest.RemoveTrack(track_id=self.id)))
 
 
 class AgentSession:
@@ -137,7 +128,7 @@ class AgentSession:
             metadata=json.dumps(options.metadata),
         )
         codec = AgentRequest.AddTrack.CodecParameters(
-            encoding=cast(shared_pb2.TrackEncoding, int(options.encoding)),
+            encoding=options.encoding,
             sample_rate=int(options.sample_rate),
             channels=int(options.channels),
         )

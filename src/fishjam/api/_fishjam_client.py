@@ -80,7 +80,7 @@ class FishjamClient:
         response = self._http.request("GET", "/validate", raise_for_status=False)
         if response.status_code == HTTPStatus.NOT_FOUND:
             raise InvalidFishjamCredentialsError("Invalid Fishjam credentials")
-        if response.status_code >= 400:
+        if not response.is_success:
             raise HTTPError.from_response(response)
 
     # Rooms

@@ -8,8 +8,10 @@ deprecation notices once per client.
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 from collections.abc import Mapping
+from types import FrameType
 from typing import Any
 
 import httpx
@@ -49,7 +51,7 @@ class HttpTransport:
         self._client = httpx.Client(
             base_url=base_url,
             headers=headers,
-            timeout=timeout,
+            timeout=timeout,  # None: wait as long as the server takes, like the official client
             follow_redirects=False,
             transport=transport,
         )
@@ -68,7 +70,11 @@ class HttpTransport:
         params: Mapping[str, str] | None = None,
         raise_for_status: bool = True,
     ) -> httpx.Response:
-        """Send one request; ``json_body=None`` means no body and no Content-Type."""
+        """Send one request and raise the matching error for any non-2xx status.
+
+        ``json_body=None`` sends no body and no Content-Type, like the official client
+        does for body-less POSTs.
+        """
         kwargs: dict[str, Any] = {}
         if json_body is not None:
             kwargs["content"] = encode_json(json_body)
@@ -77,7 +83,8 @@ class HttpTransport:
             kwargs["params"] = dict(params)
         response = self._client.request(method, path, **kwargs)
         self.note_deprecation(response.headers)
-        if raise_for_status and response.status_code >= 400:
+        # Redirects are never followed, so a 3xx is as much a failure as a 4xx/5xx.
+        if raise_for_status and not response.is_success:
             raise HTTPError.from_response(response)
         return response
 
@@ -96,9 +103,21 @@ class HttpTransport:
         status, message = notice.get("status"), notice.get("message")
         if not status or not message:
             return
-        # stacklevel 4 skips this method, request() and the client method: the
-        # warning points at the caller's line.
         if status == "unsupported":
-            warnings.warn(str(message), UserWarning, stacklevel=4)
+            warnings.warn(str(message), UserWarning, stacklevel=_caller_stacklevel())
         elif status == "deprecated":
-            warnings.warn(str(message), DeprecationWarning, stacklevel=4)
+            warnings.warn(str(message), DeprecationWarning, stacklevel=_caller_stacklevel())
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that attributes a warning to the first frame outside the SDK."""
+    level = 1
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None and _in_sdk(frame.f_globals.get("__name__", "")):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def _in_sdk(module: str) -> bool:
+    return module == "fishjam" or module.startswith("fishjam.")

@@ -2,17 +2,29 @@
 
 The classes are the generated google-protobuf messages (``ServerMessageRoomCreated`` is
 ``ServerMessage.RoomCreated``), so they can be constructed, compared and matched with
-``isinstance`` like the official ones. Enums are ``IntEnum`` classes (see ``_enums``).
+``isinstance`` like the official ones. Enums are ``IntEnum`` classes at run time (see
+``_enums``) but are typed as the generated protobuf enums.
 """
+
+from typing import TYPE_CHECKING
 
 from fishjam._proto import server_notifications_pb2 as _server
 from fishjam._proto.notifications import shared_pb2 as _shared
-from fishjam.events._enums import (
-    ServerMessagePeerType,
-    ServerMessageRecordingStatusChangedStatus,
-    TrackEncoding,
-    TrackType,
-)
+
+if TYPE_CHECKING:
+    # Type checkers see the generated enum types, so these values type-check wherever
+    # protobuf messages take or return them. At run time they are IntEnums (below).
+    TrackEncoding = _shared.TrackEncoding
+    TrackType = _shared.TrackType
+    ServerMessagePeerType = _server.ServerMessage.PeerType
+    ServerMessageRecordingStatusChangedStatus = _server.ServerMessage.RecordingStatusChanged.Status
+else:
+    from fishjam.events._enums import (
+        ServerMessagePeerType,
+        ServerMessageRecordingStatusChangedStatus,
+        TrackEncoding,
+        TrackType,
+    )
 
 ServerMessage = _server.ServerMessage
 

@@ -37,7 +37,7 @@ class LegacySubscribe(_Strict):
 class WebRtcOptions(_Strict):
     metadata: dict[str, Any] | None = None
     subscribeMode: SubscribeModeName | None = None
-    enableSimulcast: StrictBool | None = Field(None, description="Accepted for older SDKs; ignored.")
+    enableSimulcast: StrictBool | None = Field(default=None, description="Accepted for older SDKs; ignored.")
     subscribe: LegacySubscribe | None = None
 
 

@@ -14,16 +14,17 @@ from typing import Any
 
 from shoal.domain.manager import RoomManager
 from shoal.domain.model import Peer, Track, TrackKind
+from shoal.endpoints.routing import MediaRouter
 from shoal.errors import ShoalError
 from shoal.media.clock import PlayoutClock
 from shoal.media.fanout import TrackFanout
 from shoal.media.outgoing import OutgoingAudio
 from shoal.media.pcm import PcmFormat
 from shoal.media.playout import OpusPlayout, PcmPlayout, Playout
+from shoal.media.trace import PlayoutTrace
 from shoal.protocol import agent as proto
 from shoal.protocol.base import CLOSE_POLICY
 from shoal.signaling.outbox import Outbox
-from shoal.endpoints.routing import MediaRouter
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class AgentEndpoint:
         clock: PlayoutClock,
         outbox: Outbox,
         playout_max_seconds: float,
+        trace: PlayoutTrace | None = None,
     ) -> None:
         self.peer_id = peer.id
         self.room_id = peer.room_id
@@ -68,6 +70,7 @@ class AgentEndpoint:
         self._outbox = outbox
         self._playout_max_seconds = playout_max_seconds
         self._tracks: dict[str, OutgoingAudio] = {}
+        self._trace = trace
 
     # receiving -------------------------------------------------------------------------
 
@@ -128,7 +131,7 @@ class AgentEndpoint:
         wrap = proto.TrackDataWrap(self.peer_id, track.id, TrackKind.AUDIO, track.metadata_json)
         fanout = TrackFanout(playout.source_rate, wrap)
         outgoing = OutgoingAudio(
-            track.id, playout, fanout, self._clock, on_finished=lambda: self._track_finished(track.id)
+            track.id, playout, fanout, self._clock, lambda: self._track_finished(track.id), self._trace
         )
         self._router.publish(self.room_id, track.id, fanout)
         try:

@@ -63,8 +63,8 @@ class OpusDecoder:
             return np.zeros(0, dtype=np.int16)
         out = np.concatenate(chunks)
         if out.dtype != np.int16:  # some builds decode to float
-            out = (np.clip(out, -1.0, 1.0) * 32767).astype(np.int16)
-        return out
+            out = np.clip(out, -1.0, 1.0) * 32767
+        return out.astype(np.int16)
 
 
 class OpusEncoder:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 from shoal.media.clock import PlayoutClock
 from shoal.media.fanout import TrackFanout
 from shoal.media.playout import Playout
+from shoal.media.trace import PlayoutTrace
 
 log = logging.getLogger(__name__)
 
@@ -27,24 +28,25 @@ class OutgoingAudio:
         fanout: TrackFanout,
         clock: PlayoutClock,
         on_finished: Callable[[], None] = lambda: None,
+        trace: PlayoutTrace | None = None,
     ) -> None:
         self.track_id = track_id
         self.playout = playout
         self.fanout = fanout
         self._clock = clock
         self._on_finished = on_finished
+        self._trace = trace
+        self._frames = 0
         self._finishing = False
         self._done = False
         self._last_push = 0.0
-        self.last_deadline = 0.0
-        """Scheduled playout time (loop clock) of the most recent frame."""
 
     def push(self, data: bytes) -> None:
         """Queue a chunk; raises ValueError if it is malformed for the track's encoding."""
         if self._done or self._finishing:
             return
         self.playout.push(data)
-        self._last_push = asyncio.get_running_loop().time()
+        self._last_push = time.monotonic()
         self._clock.add(self)
 
     def interrupt(self) -> None:
@@ -72,8 +74,10 @@ class OutgoingAudio:
             return False
         frame = self.playout.next_frame(deadline - self._last_push, self._finishing)
         if frame is not None:
-            self.last_deadline = deadline
             self.fanout.deliver(frame)
+            if self._trace is not None:
+                self._trace.record(self.track_id, self._frames, deadline)
+            self._frames += 1
         if self.playout.has_pending():
             return True
         if self._finishing:

@@ -90,7 +90,7 @@ class AgentProtocol:
     def accept_auth(self) -> bytes:
         """Mark the socket authenticated; returns the ``Authenticated`` frame to send."""
         self.authenticated = True
-        return agent_pb.AgentResponse(authenticated=agent_pb.AgentResponse.Authenticated()).SerializeToString()
+        return bytes(agent_pb.AgentResponse(authenticated=agent_pb.AgentResponse.Authenticated()).SerializeToString())
 
 
 def _add_track(msg: agent_pb.AgentRequest.AddTrack) -> AddTrack | ProtocolError:
@@ -127,4 +127,4 @@ class TrackDataWrap:
 
     def __call__(self, pcm: bytes) -> bytes:
         data = agent_pb.AgentResponse.TrackData(peer_id=self._peer_id, track=self._track, data=pcm)
-        return agent_pb.AgentResponse(track_data=data).SerializeToString()
+        return bytes(agent_pb.AgentResponse(track_data=data).SerializeToString())

@@ -69,4 +69,4 @@ def batch(messages: list[bytes]) -> bytes:
         message = SM()
         message.ParseFromString(data)
         parsed.append(message)
-    return SM(notification_batch=SM.NotificationBatch(notifications=parsed)).SerializeToString()
+    return bytes(SM(notification_batch=SM.NotificationBatch(notifications=parsed)).SerializeToString())

@@ -51,8 +51,8 @@ class NotifierProtocol:
 
     def accept_auth(self) -> bytes:
         self.authenticated = True
-        return SM(authenticated=SM.Authenticated()).SerializeToString()
+        return bytes(SM(authenticated=SM.Authenticated()).SerializeToString())
 
     def accept_subscribe(self, event_type: int) -> bytes:
         self.subscribed = True
-        return SM(subscribe_response=SM.SubscribeResponse(event_type=event_type)).SerializeToString()
+        return bytes(SM(subscribe_response=SM.SubscribeResponse(event_type=SM.EventType.Name(event_type))).SerializeToString())

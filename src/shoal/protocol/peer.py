@@ -73,4 +73,4 @@ class PeerProtocol:
     def accept_auth(self, room_type: RoomType) -> bytes:
         self.authenticated = True
         authenticated = PM.Authenticated(room_type=_ROOM_TYPES.get(room_type, PM.ROOM_TYPE_CONFERENCE))
-        return PM(authenticated=authenticated).SerializeToString()
+        return bytes(PM(authenticated=authenticated).SerializeToString())

@@ -46,7 +46,14 @@ async def serve_agent(ws: WebSocket, shoal: Shoal) -> None:
     shoal.sessions.register(peer.id, session)
     connection = shoal.manager.connect(peer)
     endpoint = AgentEndpoint(
-        peer, connection, shoal.manager, shoal.router, shoal.clock, outbox, shoal.config.playout_max_seconds
+        peer,
+        connection,
+        shoal.manager,
+        shoal.router,
+        shoal.clock,
+        outbox,
+        shoal.config.playout_max_seconds,
+        shoal.trace,
     )
     shoal.router.add_receiver(endpoint)
 
