@@ -1,0 +1,115 @@
+"""Playout queues, Opus parsing and fan-out, without sockets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shoal.media.fanout import TrackFanout
+from shoal.media.opus import OpusEncoder, packet_samples
+from shoal.media.pcm import PcmFormat
+from shoal.media.playout import HOLD_PARTIAL_S, OpusPlayout, PcmPlayout
+from tests.support.audio import dominant_frequency, tone
+
+MONO16 = PcmFormat(16000, 1)
+
+
+def test_pcm_playout_hands_out_exact_frames_in_order() -> None:
+    playout = PcmPlayout(MONO16)
+    audio = tone(440, 0.05, 16000)
+    playout.push(audio)
+    frames = [playout.next_frame(0.0, False) for _ in range(3)]
+    assert frames[0] is not None and frames[1] is not None
+    assert frames[0].tobytes() + frames[1].tobytes() == audio[:1280]
+    assert frames[2] is None  # 10 ms left: it waits for more audio
+
+
+def test_a_partial_frame_waits_briefly_then_plays_padded() -> None:
+    playout = PcmPlayout(MONO16)
+    playout.push(b"\x01\x00" * 100)
+    assert playout.next_frame(HOLD_PARTIAL_S / 2, False) is None
+    frame = playout.next_frame(HOLD_PARTIAL_S, False)
+    assert frame is not None and len(frame) == 320
+    assert frame[:100].tolist() == [1] * 100 and not frame[100:].any()
+
+
+def test_stereo_is_averaged_to_mono() -> None:
+    playout = PcmPlayout(PcmFormat(16000, 2))
+    left_right = np.tile(np.array([1000, 3000], dtype="<i2"), 320)
+    playout.push(left_right.tobytes())
+    frame = playout.next_frame(0.0, False)
+    assert frame is not None and set(frame.tolist()) == {2000}
+
+
+def test_overflow_drops_whole_chunks_and_keeps_the_stream_aligned() -> None:
+    playout = PcmPlayout(MONO16, max_seconds=0.04)
+    playout.push(b"\x01\x00" * 639 + b"\x01")  # odd length: the queue ends mid-sample
+    # Does not fit: its first byte completes the pending sample, the other 23 bytes are
+    # dropped, and so the first byte of the next chunk (the rest of a dropped sample).
+    playout.push(b"\x00" + b"\x02\x00" * 11 + b"\x02")
+    assert playout.stats.overflow_dropped_chunks == 1
+    first = playout.next_frame(0.0, False)
+    assert first is not None and set(first.tolist()) == {1}
+    playout.push(b"\x00" + b"\x03\x00" * 320)
+    second, third = playout.next_frame(0.0, False), playout.next_frame(0.0, False)
+    assert second is not None and set(second.tolist()) == {1}
+    assert third is not None and set(third.tolist()) == {3}
+
+
+def test_clear_drops_everything_queued() -> None:
+    playout = PcmPlayout(MONO16)
+    playout.push(tone(440, 1.0, 16000))
+    playout.clear()
+    assert playout.next_frame(1.0, True) is None
+    assert playout.stats.interrupted_seconds == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("toc", "samples"),
+    [(bytes([0x78]), 960), (bytes([0xF8]), 960), (bytes([0xF9]), 1920), (bytes([0x0B, 0x03]), 2880), (bytes([0x80]), 120)],
+)
+def test_opus_packet_durations_come_from_the_toc_byte(toc: bytes, samples: int) -> None:
+    assert packet_samples(toc + b"\0") == samples
+
+
+def test_malformed_opus_packets_are_rejected() -> None:
+    with pytest.raises(ValueError):
+        packet_samples(b"")
+    with pytest.raises(ValueError):
+        packet_samples(bytes([0x03, 0x00]))
+
+
+def test_opus_playout_decodes_to_mono_48k_frames() -> None:
+    playout = OpusPlayout()
+    encoder = OpusEncoder()
+    samples = np.frombuffer(tone(1000, 0.5, 48000), dtype="<i2")
+    for start in range(0, len(samples), 960):
+        for packet in encoder.encode(samples[start : start + 960]):
+            playout.push(packet)
+    out = []
+    while (frame := playout.next_frame(1.0, True)) is not None:
+        out.append(frame)
+    assert all(len(frame) == 960 for frame in out)
+    assert abs(dominant_frequency(np.concatenate(out)[4800:], 48000) - 1000) < 5
+
+
+def test_fanout_converts_once_per_rate_and_shares_the_message() -> None:
+    wrapped: list[bytes] = []
+
+    def wrap(pcm: bytes) -> bytes:
+        wrapped.append(pcm)
+        return b"msg:" + pcm
+
+    fanout = TrackFanout(24000, wrap)
+    inboxes: dict[str, list[bytes]] = {name: [] for name in ("a", "b", "c")}
+    fanout.attach("a", 16000, inboxes["a"].append)
+    fanout.attach("b", 16000, inboxes["b"].append)
+    fanout.attach("c", 24000, inboxes["c"].append)
+    frame = np.frombuffer(tone(440, 0.02, 24000), dtype="<i2")
+    fanout.deliver(frame)
+    assert len(wrapped) == 2  # one conversion per rate, not per receiver
+    assert inboxes["a"][0] is inboxes["b"][0]
+    assert len(inboxes["c"][0]) == 4 + 960
+    fanout.detach("a")
+    fanout.deliver(frame)
+    assert len(inboxes["a"]) == 1 and len(inboxes["b"]) == 2
