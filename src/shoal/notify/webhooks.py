@@ -127,7 +127,7 @@ class WebhookDispatcher:
                     break  # the receiver refuses this body; retrying will not help
             log.warning("webhook %s: attempt %d failed: %s", url, attempt + 1, problem)
         self.failed += 1
-        log.error("webhook %s: notification not delivered; giving up", url)
+        log.error("webhook %s: notification not delivered (%s); giving up", url, problem)
 
     async def close(self) -> None:
         for target in self._targets.values():

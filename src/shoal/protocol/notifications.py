@@ -58,10 +58,6 @@ def to_server_message(event: ev.DomainEvent) -> server_pb.ServerMessage | None:
     return None
 
 
-def room_of(event: ev.DomainEvent) -> str:
-    return event.room_id
-
-
 def batch(messages: list[bytes]) -> bytes:
     """One ``NotificationBatch`` holding already-encoded notifications, in order."""
     parsed = []

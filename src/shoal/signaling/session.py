@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -85,7 +85,9 @@ class SocketSession:
         if reader.done() and not reader.cancelled() and reader.exception() is None:
             error = reader.result()
         if self._close_request is not None:
-            await self._flush_then_close(*self._close_request)
+            code, reason = self._close_request
+            log.info("%s: closing: %s", self.name, reason)
+            await close_socket(self.ws, code, reason)
         elif error is not None:
             log.warning("%s: closing: %s", self.name, error.reason)
             await close_socket(self.ws, error.code, error.reason)
@@ -96,10 +98,6 @@ class SocketSession:
             log.info("%s: write failed (%s); the client has gone", self.name, writer.exception())
         return error
 
-    async def _flush_then_close(self, code: int, reason: str) -> None:
-        log.info("%s: closing: %s", self.name, reason)
-        await close_socket(self.ws, code, reason)
-
     async def _read(self, handle: Callable[[Frame], ProtocolError | None]) -> ProtocolError | None:
         while True:
             frame = await receive_frame(self.ws)
@@ -109,5 +107,3 @@ class SocketSession:
             if error is not None:
                 return error
 
-
-SendBytes = Callable[[bytes], Awaitable[None]]
