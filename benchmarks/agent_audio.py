@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import tempfile
@@ -61,22 +62,45 @@ async def join(server: ServerProcess, http: httpx.AsyncClient, room: str, rate: 
     return data["peer"]["id"], ws
 
 
-async def receive(ws: ClientConnection, arrivals: dict[str, list[float]], stop: asyncio.Event) -> None:
+class Tally:
+    """Arrival times per track; ``done`` is set once ``target`` frames have arrived in all."""
+
+    def __init__(self) -> None:
+        self.arrivals: dict[str, list[float]] = defaultdict(list)
+        self.count = 0
+        self.target = 0
+        self.done = asyncio.Event()
+
+    def add(self, track: str, at: float) -> None:
+        self.arrivals[track].append(at)
+        self.count += 1
+        if self.target and self.count >= self.target:
+            self.done.set()
+
+
+async def receive(ws: ClientConnection, tally: Tally) -> None:
     message = A.AgentResponse()
     async for frame in ws:
         now = time.monotonic()
         message.ParseFromString(frame)  # type: ignore[arg-type]
-        arrivals[message.track_data.track.id].append(now)
-        if stop.is_set():
-            break
+        tally.add(message.track_data.track.id, now)
+
+
+def read_trace(path: Path) -> dict[str, list[float]]:
+    """Scheduled playout times per track, in frame order, from the server's trace file."""
+    scheduled: dict[str, list[float]] = defaultdict(list)
+    for line in path.read_text().splitlines():
+        track, _index, at = line.split()
+        scheduled[track].append(float(at))
+    path.unlink()
+    return scheduled
 
 
 async def run(n: int, seconds: float) -> dict[str, float]:
     trace = Path(tempfile.mkstemp(prefix="shoal-trace-")[1])
     server = start_server(["--trace-playout", str(trace), "--log-level", "warning"])
     http = httpx.AsyncClient(base_url=server.url, headers={"authorization": f"Bearer {server.token}"}, timeout=30)
-    arrivals: dict[str, list[float]] = defaultdict(list)
-    stop = asyncio.Event()
+    tally = Tally()
     senders: list[tuple[ClientConnection, str]] = []
     readers: list[asyncio.Task[None]] = []
     sockets: list[ClientConnection] = []
@@ -86,7 +110,7 @@ async def run(n: int, seconds: float) -> dict[str, float]:
             _, sender = await join(server, http, room, OUT_RATE)
             _, receiver = await join(server, http, room, OUT_RATE)
             sockets += [sender, receiver]
-            readers.append(asyncio.create_task(receive(receiver, arrivals, stop)))
+            readers.append(asyncio.create_task(receive(receiver, tally)))
             track = uuid.uuid4().hex
             params = A.AgentRequest.AddTrack.CodecParameters(encoding=S.TRACK_ENCODING_PCM16, sample_rate=IN_RATE, channels=1)
             add = A.AgentRequest.AddTrack(track=S.Track(id=track, type=S.TRACK_TYPE_AUDIO, metadata="null"), codec_params=params)
@@ -100,12 +124,11 @@ async def run(n: int, seconds: float) -> dict[str, float]:
                 data = A.AgentRequest.TrackData(track_id=track, data=second)
                 await ws.send(A.AgentRequest(track_data=data).SerializeToString())
         expected = int(round(seconds / FRAME_S))
-        deadline = time.monotonic() + seconds + 10
-        while time.monotonic() < deadline and sum(len(v) for v in arrivals.values()) < expected * n:
-            await asyncio.sleep(0.1)
+        tally.target = expected * n
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(tally.done.wait(), seconds + 10)
         wall = time.monotonic() - wall_before
         cpu = cpu_seconds(server.process.pid) - cpu_before
-        stop.set()
     finally:
         for ws in sockets:
             await ws.close()
@@ -113,11 +136,8 @@ async def run(n: int, seconds: float) -> dict[str, float]:
         await http.aclose()
         server.stop()
 
-    scheduled: dict[str, list[float]] = defaultdict(list)
-    for line in trace.read_text().splitlines():
-        track, index, at = line.split()
-        scheduled[track].append(float(at))
-    trace.unlink()
+    scheduled = read_trace(trace)
+    arrivals = tally.arrivals
     latencies = np.array(
         [arrived - planned for track, times in arrivals.items() for arrived, planned in zip(times, scheduled[track], strict=False)]
     )

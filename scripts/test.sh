@@ -16,6 +16,9 @@ echo "== installing the official Python SDK ($OFFICIAL_PY_SDK) into .venv-offici
 [ -x .venv-official/bin/python ] || "$PY" -m venv .venv-official
 .venv-official/bin/python -m pip install -q --disable-pip-version-check "$OFFICIAL_PY_SDK"
 
+echo "== installing the official JS server SDK (tests/js/package-lock.json) into tests/js/node_modules"
+(cd tests/js && npm ci --no-audit --no-fund)
+
 echo "== checks: generated protobuf code, ruff, mypy"
 .venv/bin/python scripts/gen_protos.py --check
 .venv/bin/ruff check src tests benchmarks scripts

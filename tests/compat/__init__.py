@@ -1,0 +1,1 @@
+"""Compatibility tests: the official ``fishjam-server-sdk`` drives a real shoal server."""
