@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import TypeVar
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -46,6 +47,31 @@ async def first_frame(ws: WebSocket, timeout: float) -> Frame | ProtocolError | 
         return await asyncio.wait_for(receive_frame(ws), timeout)
     except TimeoutError:
         return ProtocolError(CLOSE_POLICY, f"authentication timeout: no AuthRequest within {timeout:g} s")
+
+
+E = TypeVar("E")
+
+
+async def open_and_read_first(
+    ws: WebSocket, decode: Callable[[Frame], E | ProtocolError | None], timeout: float, channel: str
+) -> E | None:
+    """Accept the socket and decode its first frame (the auth request).
+
+    Returns the decoded event, or None after closing the socket with the reason when the
+    frame is missing, late or malformed.
+    """
+    await ws.accept()
+    frame = await first_frame(ws, timeout)
+    if frame is None:
+        return None
+    event = frame if isinstance(frame, ProtocolError) else decode(frame)
+    if event is None:
+        event = ProtocolError(CLOSE_POLICY, "unauthenticated")
+    if isinstance(event, ProtocolError):
+        log.warning("%s socket refused: %s", channel, event.reason)
+        await close_socket(ws, event.code, event.reason)
+        return None
+    return event
 
 
 async def close_socket(ws: WebSocket, code: int, reason: str) -> None:

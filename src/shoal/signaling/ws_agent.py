@@ -13,21 +13,15 @@ from shoal.protocol.agent import AgentProtocol, AuthRequested
 from shoal.protocol.base import CLOSE_POLICY, ProtocolError
 from shoal.server import Shoal
 from shoal.signaling.outbox import Outbox
-from shoal.signaling.session import Frame, SocketSession, close_socket, first_frame
+from shoal.signaling.session import Frame, SocketSession, close_socket, open_and_read_first
 
 log = logging.getLogger(__name__)
 
 
 async def serve_agent(ws: WebSocket, shoal: Shoal) -> None:
-    await ws.accept()
     codec = AgentProtocol()
-    frame = await first_frame(ws, shoal.config.auth_timeout_s)
-    if frame is None:
-        return
-    event = frame if isinstance(frame, ProtocolError) else codec.receive(frame)
-    if isinstance(event, ProtocolError):
-        log.warning("agent socket refused: %s", event.reason)
-        await close_socket(ws, event.code, event.reason)
+    event = await open_and_read_first(ws, codec.receive, shoal.config.auth_timeout_s, "agent")
+    if event is None:
         return
     assert isinstance(event, AuthRequested)
     try:

@@ -11,20 +11,15 @@ from shoal.protocol.base import CLOSE_POLICY, ProtocolError
 from shoal.protocol.notifier import NotifierAuthRequested, NotifierProtocol, SubscribeRequested
 from shoal.server import Shoal
 from shoal.signaling.outbox import Outbox
-from shoal.signaling.session import Frame, SocketSession, close_socket, first_frame
+from shoal.signaling.session import Frame, SocketSession, close_socket, open_and_read_first
 
 log = logging.getLogger(__name__)
 
 
 async def serve_notifier(ws: WebSocket, shoal: Shoal) -> None:
-    await ws.accept()
     codec = NotifierProtocol()
-    frame = await first_frame(ws, shoal.config.auth_timeout_s)
-    if frame is None:
-        return
-    event = frame if isinstance(frame, ProtocolError) else codec.receive(frame)
-    if isinstance(event, ProtocolError):
-        await close_socket(ws, event.code, event.reason)
+    event = await open_and_read_first(ws, codec.receive, shoal.config.auth_timeout_s, "notifier")
+    if event is None:
         return
     if not isinstance(event, NotifierAuthRequested) or not check_management_token(
         shoal.config.management_token, event.token

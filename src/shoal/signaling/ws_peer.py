@@ -16,7 +16,7 @@ from shoal.protocol.base import CLOSE_POLICY, ProtocolError
 from shoal.protocol.peer import PeerAuthRequested, PeerMediaEvent, PeerProtocol
 from shoal.server import Shoal
 from shoal.signaling.outbox import Outbox
-from shoal.signaling.session import Frame, SocketSession, close_socket, first_frame
+from shoal.signaling.session import Frame, SocketSession, close_socket, open_and_read_first
 
 log = logging.getLogger(__name__)
 
@@ -24,17 +24,9 @@ PEER_OUTBOX_MESSAGES = 1000
 
 
 async def serve_peer(ws: WebSocket, shoal: Shoal) -> None:
-    await ws.accept()
     codec = PeerProtocol()
-    frame = await first_frame(ws, shoal.config.auth_timeout_s)
-    if frame is None:
-        return
-    event = frame if isinstance(frame, ProtocolError) else codec.receive(frame)
-    if isinstance(event, ProtocolError) or event is None:
-        reason = event.reason if event else "unauthenticated"
-        code = event.code if event else CLOSE_POLICY
-        log.warning("peer socket refused: %s", reason)
-        await close_socket(ws, code, reason)
+    event = await open_and_read_first(ws, codec.receive, shoal.config.auth_timeout_s, "peer")
+    if event is None:
         return
     if not isinstance(event, PeerAuthRequested):
         await close_socket(ws, CLOSE_POLICY, "unauthenticated")
