@@ -9,7 +9,6 @@ the official SDK works against shoal.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -17,23 +16,12 @@ from typing import Any
 
 import pytest
 
+from tests.support.official_sdk import SETUP_HINT, official_python
 from tests.support.server import ServerProcess
 
-REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = Path(__file__).with_name("official")
-OFFICIAL_VERSION = "0.31.1"
-SETUP_HINT = (
-    "create it from the repository root with: python3 -m venv .venv-official && "
-    f".venv-official/bin/pip install fishjam-server-sdk=={OFFICIAL_VERSION} "
-    "(or point FISHJAM_OFFICIAL_PYTHON at an interpreter that has it)"
-)
 
 Result = dict[str, Any]
-
-
-def official_python() -> Path:
-    configured = os.environ.get("FISHJAM_OFFICIAL_PYTHON")
-    return Path(configured) if configured else REPO / ".venv-official" / "bin" / "python"
 
 
 def run_scenario(
@@ -47,8 +35,6 @@ def run_scenario(
 ) -> Result:
     """Run ``official/<script>.py <scenario>`` against ``server``; return the JSON it printed."""
     python = official_python()
-    if not python.exists():
-        pytest.fail(f"official SDK interpreter {python} is missing; {SETUP_HINT}", pytrace=False)
     args = json.dumps({"url": server.url, "token": server.token, **params})
     # -E ignores PYTHONPATH and friends, -s the user site: only the official venv's packages
     # and the scenario directory itself are importable, never our own ``fishjam``.

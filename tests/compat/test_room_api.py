@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.compat.runner import OFFICIAL_VERSION, REPO, run_scenario
+from tests.compat.runner import run_scenario
+from tests.support.official_sdk import OFFICIAL_VERSION, REPO
 from tests.support.server import ServerProcess
 
 

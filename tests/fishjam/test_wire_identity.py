@@ -20,30 +20,17 @@ from typing import Any
 import pytest
 
 from tests.fishjam.official_wire import ERROR_CASES, collect, rest_calls
+from tests.support.official_sdk import OFFICIAL_VERSION, REPO, SETUP_HINT, official_python
 
-REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("official_wire.py")
-OFFICIAL_VERSION = "0.31.1"
-SETUP_HINT = (
-    "create it from the repository root with: python3 -m venv .venv-official && "
-    f".venv-official/bin/pip install fishjam-server-sdk=={OFFICIAL_VERSION} "
-    "(or point FISHJAM_OFFICIAL_PYTHON at an interpreter that has it)"
-)
 # Statuses the official generated client documents for GET /room/{id}; only for these
 # does it extract the "errors" string (for the rest it reports the raw body).
 DOCUMENTED_GET_ROOM_ERRORS = {"400", "401", "404", "503"}
 
 
-def _official_python() -> Path:
-    configured = os.environ.get("FISHJAM_OFFICIAL_PYTHON")
-    return Path(configured) if configured else REPO / ".venv-official" / "bin" / "python"
-
-
 @pytest.fixture(scope="module")
 def official() -> dict[str, Any]:
-    python = _official_python()
-    if not python.exists():
-        pytest.fail(f"official SDK interpreter {python} is missing; {SETUP_HINT}", pytrace=False)
+    python = official_python()
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")}
     # -I keeps our source tree (and any PYTHONPATH) out of the official interpreter.
     proc = subprocess.run(

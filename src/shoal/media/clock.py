@@ -33,8 +33,6 @@ class PlayoutClock:
         self._task: asyncio.Task[None] | None = None
         self.ticks = 0
         self.reanchors = 0
-        self.tick_seconds = 0.0
-        """Total time spent inside ticks (for benchmarks)."""
 
     def add(self, player: Player) -> None:
         self._players[id(player)] = player
@@ -71,5 +69,4 @@ class PlayoutClock:
                 if not active:
                     self._players.pop(key, None)
             self.ticks += 1
-            self.tick_seconds += time.monotonic() - now
             deadline += FRAME_S

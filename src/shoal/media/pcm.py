@@ -47,7 +47,8 @@ def to_mono(frame: bytes, channels: int) -> Samples:
     """Interleaved s16le bytes → mono int16 samples (channels averaged)."""
     samples = np.frombuffer(frame, dtype="<i2")
     if channels == 1:
-        return samples.astype(np.int16)
+        mono: Samples = samples.astype(np.int16, copy=False)  # no copy on little-endian hosts
+        return mono
     mixed: Samples = (samples.reshape(-1, channels).astype(np.int32).sum(axis=1) // channels).astype(np.int16)
     return mixed
 
@@ -65,7 +66,7 @@ class Resampler:
             return samples
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = self.in_rate
-        out: list[Samples] = [f.to_ndarray().reshape(-1).astype(np.int16) for f in self._swr.resample(frame)]
+        out: list[Samples] = [f.to_ndarray().reshape(-1).astype(np.int16, copy=False) for f in self._swr.resample(frame)]
         if not out:
             return np.zeros(0, dtype=np.int16)
         return out[0] if len(out) == 1 else np.concatenate(out)
