@@ -31,6 +31,10 @@ class ShoalConfig:
     """File to write a per-frame playout schedule to at shutdown (benchmarks only)."""
     webhook_batch_window_s: float = 0.05
     """How long a batching room's webhook waits to coalesce notifications into one POST."""
+    negotiation_timeout_s: float = 15.0
+    """A WebRTC peer that has not answered ``offer_data`` with an ``sdp_offer`` by then is disconnected."""
+    ice_connect_timeout_s: float = 30.0
+    """A WebRTC peer whose media connection is not up this long after an answer is disconnected."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -39,7 +43,7 @@ class ShoalConfig:
             raise ValueError("management token must not be empty")
         if self.max_message_bytes < 1024:
             raise ValueError("max_message_bytes must be at least 1024")
-        if self.auth_timeout_s <= 0 or self.playout_max_seconds <= 0:
+        if min(self.auth_timeout_s, self.playout_max_seconds, self.negotiation_timeout_s, self.ice_connect_timeout_s) <= 0:
             raise ValueError("timeouts and bounds must be positive")
 
     @property

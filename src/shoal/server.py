@@ -11,6 +11,7 @@ import logging
 from shoal.bus import EventBus
 from shoal.config import ShoalConfig
 from shoal.domain.manager import RoomManager
+from shoal.endpoints.directory import EndpointDirectory
 from shoal.endpoints.routing import MediaRouter
 from shoal.media.clock import PlayoutClock
 from shoal.media.trace import PlayoutTrace
@@ -27,6 +28,7 @@ class Shoal:
         self.bus = EventBus()
         self.manager = RoomManager(self.bus.publish)
         self.router = MediaRouter(self.manager)
+        self.directory = EndpointDirectory(self.manager)
         self.clock = PlayoutClock()
         self.trace = PlayoutTrace(config.trace_playout) if config.trace_playout else None
         self.sessions = SessionRegistry()
@@ -36,6 +38,7 @@ class Shoal:
         )
         # Order matters only for readability of logs: media first, then the outside world.
         self.bus.subscribe(self.router.on_event)
+        self.bus.subscribe(self.directory.on_event)
         self.bus.subscribe(self.sessions.on_event)
         self.bus.subscribe(self.notifiers.on_event)
         self.bus.subscribe(self.webhooks.on_event)

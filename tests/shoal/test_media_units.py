@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shoal.media.fanout import TrackFanout
+from shoal.media.fanout import PcmOut, TrackFanout
 from shoal.media.opus import OpusEncoder, packet_samples
 from shoal.media.pcm import PcmFormat
 from shoal.media.playout import HOLD_PARTIAL_S, OpusPlayout, PcmPlayout
@@ -102,9 +102,9 @@ def test_fanout_converts_once_per_rate_and_shares_the_message() -> None:
 
     fanout = TrackFanout(24000, wrap)
     inboxes: dict[str, list[bytes]] = {name: [] for name in ("a", "b", "c")}
-    fanout.attach("a", 16000, inboxes["a"].append)
-    fanout.attach("b", 16000, inboxes["b"].append)
-    fanout.attach("c", 24000, inboxes["c"].append)
+    fanout.attach("a", PcmOut(16000), inboxes["a"].append)
+    fanout.attach("b", PcmOut(16000), inboxes["b"].append)
+    fanout.attach("c", PcmOut(24000), inboxes["c"].append)
     frame = np.frombuffer(tone(440, 0.02, 24000), dtype="<i2")
     fanout.deliver(frame)
     assert len(wrapped) == 2  # one conversion per rate, not per receiver

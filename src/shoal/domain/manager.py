@@ -268,6 +268,14 @@ class RoomManager:
         log.info("peer %s disconnected from room %s", peer.id, room.id)
         self._publish(ev.PeerDisconnected(room.id, peer.id, peer.type))
 
+    def update_peer_metadata(self, room_id: str, peer_id: str, metadata: Any) -> None:
+        """The client replaced its own (``peer``) metadata; the server part is kept."""
+        peer = self.find_peer(room_id, peer_id)
+        if peer is None:
+            return
+        peer.peer_metadata = metadata
+        self._publish(ev.PeerMetadataUpdated(room_id, peer_id, peer.type, peer.metadata_json))
+
     # tracks ----------------------------------------------------------------------------
 
     def add_track(self, room_id: str, peer_id: str, track: Track) -> None:
@@ -285,6 +293,16 @@ class RoomManager:
         if room is None or peer is None or track_id not in peer.tracks:
             return
         self._remove_track(room, peer, track_id)
+
+    def update_track_metadata(self, room_id: str, peer_id: str, track_id: str, metadata: Any) -> bool:
+        """Replace a track's metadata; False if the peer has no such track."""
+        peer = self.find_peer(room_id, peer_id)
+        track = peer.tracks.get(track_id) if peer else None
+        if track is None:
+            return False
+        track.metadata = metadata
+        self._publish(ev.TrackMetadataUpdated(room_id, peer_id, _info(track)))
+        return True
 
     def _remove_track(self, room: Room, peer: Peer, track_id: str) -> None:
         track = peer.tracks.pop(track_id)

@@ -17,7 +17,7 @@ from shoal.domain.model import Peer, Track, TrackKind
 from shoal.endpoints.routing import MediaRouter
 from shoal.errors import ShoalError
 from shoal.media.clock import PlayoutClock
-from shoal.media.fanout import TrackFanout
+from shoal.media.fanout import PcmOut, TrackFanout
 from shoal.media.outgoing import OutgoingAudio
 from shoal.media.pcm import PcmFormat
 from shoal.media.playout import OpusPlayout, PcmPlayout, Playout
@@ -76,6 +76,12 @@ class AgentEndpoint:
 
     def deliver(self, frame: bytes) -> None:
         self._outbox.put(frame)
+
+    def subscribe(self, track: Track, fanout: TrackFanout) -> None:
+        fanout.attach(self.peer_id, PcmOut(self.sample_rate), self.deliver)
+
+    def unsubscribe(self, track_id: str, fanout: TrackFanout) -> None:
+        fanout.detach(self.peer_id)
 
     # publishing ------------------------------------------------------------------------
 

@@ -1,36 +1,46 @@
-"""MediaRouter: keeps every track's fan-out attached to exactly the peers that should hear it.
+"""MediaRouter: keeps every track linked to exactly the receivers that should get it.
 
-Publishers register a ``TrackFanout`` per track; connected receivers (agents) register
-themselves. Whenever the room changes (a track is added, a peer subscribes, connects or
-leaves) the router asks the room domain who should receive what and attaches or detaches
-sinks accordingly. The domain decides; the router only applies the decision.
+Publishers register a ``TrackFanout`` per track; connected receivers (agents, WebRTC
+participants) register themselves. Whenever the room changes (a track is added, a peer
+subscribes, connects or leaves) the router asks the room domain who should receive what
+and subscribes or unsubscribes receivers accordingly. The domain decides; the router only
+applies the decision; each receiver decides how to consume a track (an agent attaches a
+PCM sink at once, a WebRTC participant first negotiates an m-line).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from shoal.domain import events as ev
 from shoal.domain.manager import RoomManager
+from shoal.domain.model import Track
 from shoal.media.fanout import TrackFanout
 
 log = logging.getLogger(__name__)
 
 
 class Receiver(Protocol):
-    peer_id: str
-    room_id: str
-    sample_rate: int
+    @property
+    def peer_id(self) -> str: ...
 
-    def deliver(self, frame: bytes) -> None: ...
+    @property
+    def room_id(self) -> str: ...
+
+    def subscribe(self, track: Track, fanout: TrackFanout) -> None:
+        """Start receiving ``track`` (called once per track until unsubscribed)."""
+
+    def unsubscribe(self, track_id: str, fanout: TrackFanout) -> None:
+        """Stop receiving a track (it was removed, or the receiver may no longer have it)."""
 
 
 @dataclass
 class _Publication:
     room_id: str
     fanout: TrackFanout
+    subscribers: set[str] = field(default_factory=set)
 
 
 class MediaRouter:
@@ -45,19 +55,25 @@ class MediaRouter:
 
     def unpublish(self, track_id: str) -> None:
         publication = self._publications.pop(track_id, None)
-        if publication is not None:
-            for receiver_id in publication.fanout.receiver_ids:
-                publication.fanout.detach(receiver_id)
+        if publication is None:
+            return
+        for receiver_id in publication.subscribers:
+            receiver = self._receivers.get(receiver_id)
+            if receiver is not None:
+                receiver.unsubscribe(track_id, publication.fanout)
+            publication.fanout.detach(receiver_id)
 
     def add_receiver(self, receiver: Receiver) -> None:
         self._receivers[receiver.peer_id] = receiver
         self._sync_receiver(receiver.room_id, receiver.peer_id)
 
     def remove_receiver(self, receiver: Receiver) -> None:
+        """Forget a receiver that is going away (no unsubscribe calls: it is closing)."""
         if self._receivers.get(receiver.peer_id) is not receiver:
             return
         del self._receivers[receiver.peer_id]
         for publication in self._publications.values():
+            publication.subscribers.discard(receiver.peer_id)
             publication.fanout.detach(receiver.peer_id)
 
     def on_event(self, event: ev.DomainEvent) -> None:
@@ -79,21 +95,17 @@ class MediaRouter:
         if publication is None or track is None:
             return
         wanted = {peer.id for peer in self._manager.receivers(room_id, track) if peer.id in self._receivers}
-        for receiver_id in publication.fanout.receiver_ids - wanted:
-            publication.fanout.detach(receiver_id)
-        for receiver_id in wanted:
-            receiver = self._receivers[receiver_id]
-            publication.fanout.attach(receiver_id, receiver.sample_rate, receiver.deliver)
+        for receiver_id in wanted - publication.subscribers:
+            self._link(publication, track, receiver_id)
 
     def _sync_receiver(self, room_id: str, peer_id: str) -> None:
-        receiver = self._receivers.get(peer_id)
-        if receiver is None:
+        if peer_id not in self._receivers:
             return
-        wanted = {track.id for track in self._manager.tracks_for(room_id, peer_id)}
-        for track_id, publication in self._publications.items():
-            if publication.room_id != room_id:
-                continue
-            if track_id in wanted:
-                publication.fanout.attach(peer_id, receiver.sample_rate, receiver.deliver)
-            else:
-                publication.fanout.detach(peer_id)
+        for track in self._manager.tracks_for(room_id, peer_id):
+            publication = self._publications.get(track.id)
+            if publication is not None and peer_id not in publication.subscribers:
+                self._link(publication, track, peer_id)
+
+    def _link(self, publication: _Publication, track: Track, receiver_id: str) -> None:
+        publication.subscribers.add(receiver_id)
+        self._receivers[receiver_id].subscribe(track, publication.fanout)

@@ -1,28 +1,74 @@
 """TrackFanout: one per published audio track; converts once per output format.
 
-Sinks are grouped by the sample rate they want. Each 20 ms mono frame is resampled once
-per rate and wrapped into wire bytes once per rate (by the injected ``wrap``), and the
-same bytes object is handed to every sink of that rate. Subscribe and unsubscribe
-rebuild immutable tuples, so delivery iterates a snapshot that nothing mutates.
+Receivers ask for an output format: agents want ``TrackData`` messages with PCM at their
+rate (``PcmOut``), WebRTC participants want Opus packets (``OpusOut``). Sinks are grouped
+by format; each 20 ms mono frame is converted once per format — resampled and wrapped, or
+encoded to Opus — and the same object is handed to every sink of that format. Subscribe
+and unsubscribe rebuild immutable tuples, so delivery iterates a snapshot that nothing
+mutates.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from shoal.media.opus import OPUS_RATE, OpusPacketizer
 from shoal.media.pcm import Resampler, Samples
 
-Sink = Callable[[bytes], None]
-"""Receives one wire-ready message; must not block (it enqueues into a bounded outbox)."""
+Sink = Callable[[Any], None]
+"""Receives one converted frame (wire bytes or an Opus packet); must not block."""
 
 Wrap = Callable[[bytes], bytes]
-"""Turns PCM bytes of this track into the message a sink receives."""
+"""Turns PCM bytes of this track into the message an agent receives."""
+
+
+@dataclass(frozen=True)
+class PcmOut:
+    """Wire-ready ``TrackData`` messages carrying mono s16le PCM at ``rate``."""
+
+    rate: int
+
+
+@dataclass(frozen=True)
+class OpusOut:
+    """Opus packets (``av.Packet``, 48 kHz, 20 ms) for WebRTC senders."""
+
+
+Output = PcmOut | OpusOut
+
+
+class _Converter:
+    def convert(self, frame: Samples) -> list[Any]:
+        raise NotImplementedError
+
+
+class _PcmConverter(_Converter):
+    def __init__(self, source_rate: int, rate: int, wrap: Wrap) -> None:
+        self._resampler = Resampler(source_rate, rate)
+        self._wrap = wrap
+
+    def convert(self, frame: Samples) -> list[Any]:
+        pcm = self._resampler.process(frame)
+        if not len(pcm):
+            return []
+        return [self._wrap(pcm.astype("<i2", copy=False).tobytes())]
+
+
+class _OpusConverter(_Converter):
+    def __init__(self, source_rate: int) -> None:
+        self._resampler = Resampler(source_rate, OPUS_RATE)
+        self._packetizer = OpusPacketizer()
+
+    def convert(self, frame: Samples) -> list[Any]:
+        pcm = self._resampler.process(frame)
+        return self._packetizer.encode(pcm) if len(pcm) else []
 
 
 @dataclass
 class _Branch:
-    resampler: Resampler
+    converter: _Converter
     sinks: dict[str, Sink] = field(default_factory=dict)
     snapshot: tuple[Sink, ...] = ()
 
@@ -34,44 +80,46 @@ class TrackFanout:
     def __init__(self, source_rate: int, wrap: Wrap) -> None:
         self.source_rate = source_rate
         self._wrap = wrap
-        self._branches: dict[int, _Branch] = {}
-        self._rate_of: dict[str, int] = {}
+        self._branches: dict[Output, _Branch] = {}
+        self._output_of: dict[str, Output] = {}
         self.delivered_messages = 0
 
     @property
     def receiver_ids(self) -> set[str]:
-        return set(self._rate_of)
+        return set(self._output_of)
 
-    def attach(self, receiver_id: str, sample_rate: int, sink: Sink) -> None:
-        """Deliver this track to ``sink`` as mono PCM at ``sample_rate`` (idempotent)."""
-        if self._rate_of.get(receiver_id) == sample_rate:
+    def attach(self, receiver_id: str, output: Output, sink: Sink) -> None:
+        """Deliver this track to ``sink`` in format ``output`` (idempotent per format)."""
+        if self._output_of.get(receiver_id) == output:
             return
         self.detach(receiver_id)
-        branch = self._branches.get(sample_rate)
+        branch = self._branches.get(output)
         if branch is None:
-            branch = self._branches[sample_rate] = _Branch(Resampler(self.source_rate, sample_rate))
+            branch = self._branches[output] = _Branch(self._converter(output))
         branch.sinks[receiver_id] = sink
         branch.rebuild()
-        self._rate_of[receiver_id] = sample_rate
+        self._output_of[receiver_id] = output
 
     def detach(self, receiver_id: str) -> None:
-        rate = self._rate_of.pop(receiver_id, None)
-        if rate is None:
+        output = self._output_of.pop(receiver_id, None)
+        if output is None:
             return
-        branch = self._branches[rate]
+        branch = self._branches[output]
         branch.sinks.pop(receiver_id, None)
         if branch.sinks:
             branch.rebuild()
         else:
-            del self._branches[rate]
+            del self._branches[output]
 
     def deliver(self, frame: Samples) -> None:
-        """Convert ``frame`` (mono, at ``source_rate``) once per rate and hand it out."""
+        """Convert ``frame`` (mono, at ``source_rate``) once per format and hand it out."""
         for branch in tuple(self._branches.values()):
-            pcm = branch.resampler.process(frame)
-            if not len(pcm):
-                continue
-            message = self._wrap(pcm.astype("<i2", copy=False).tobytes())
-            for sink in branch.snapshot:
-                sink(message)
-            self.delivered_messages += len(branch.snapshot)
+            for item in branch.converter.convert(frame):
+                for sink in branch.snapshot:
+                    sink(item)
+                self.delivered_messages += len(branch.snapshot)
+
+    def _converter(self, output: Output) -> _Converter:
+        if isinstance(output, PcmOut):
+            return _PcmConverter(self.source_rate, output.rate, self._wrap)
+        return _OpusConverter(self.source_rate)

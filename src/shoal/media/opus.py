@@ -7,6 +7,10 @@ audio never blocks the event loop with a long decode.
 
 from __future__ import annotations
 
+import fractions
+import time
+from typing import Any
+
 import av
 import numpy as np
 
@@ -84,3 +88,50 @@ class OpusEncoder:
         frame.pts = self._pts
         self._pts += samples.shape[0]
         return [bytes(packet) for packet in self._ctx.encode(frame)]
+
+
+class OpusPacketizer:
+    """Encodes a track's 48 kHz mono PCM to Opus packets for WebRTC senders, once per track.
+
+    Packets carry their own ``pts`` (48 kHz units). It advances 960 per 20 ms frame and
+    also across pauses (an agent that stops talking), so listeners' jitter buffers see RTP
+    timestamps that follow the wall clock instead of a burst that looks minutes late.
+    """
+
+    FRAME = 960
+    GAP_S = 0.1
+
+    def __init__(self, bitrate: int = 48000) -> None:
+        self._ctx = av.CodecContext.create("libopus", "w")
+        self._ctx.sample_rate = OPUS_RATE
+        self._ctx.layout = "mono"
+        self._ctx.format = "s16"
+        self._ctx.bit_rate = bitrate
+        self._ctx.options = {"application": "voip", "frame_duration": "20"}
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._in_pts = 0
+        self._pts = 0
+        self._last = 0.0
+        self._time_base = fractions.Fraction(1, OPUS_RATE)
+
+    def encode(self, samples: Samples) -> list[av.Packet[Any]]:
+        now = time.monotonic()
+        if self._last and now - self._last > self.GAP_S:
+            self._pts += int((now - self._last) / 0.02 - 1) * self.FRAME
+        self._last = now
+        if len(self._pending):
+            samples = np.concatenate([self._pending, samples])
+        usable = len(samples) - len(samples) % self.FRAME
+        self._pending = samples[usable:].copy()
+        packets: list[av.Packet[Any]] = []
+        for start in range(0, usable, self.FRAME):
+            frame = av.AudioFrame.from_ndarray(samples[start : start + self.FRAME].reshape(1, -1), format="s16", layout="mono")
+            frame.sample_rate = OPUS_RATE
+            frame.pts = self._in_pts
+            self._in_pts += self.FRAME
+            for packet in self._ctx.encode(frame):
+                packet.pts = self._pts
+                packet.time_base = self._time_base
+                self._pts += self.FRAME
+                packets.append(packet)
+        return packets

@@ -9,7 +9,8 @@ from fishjam._proto import (
 from fishjam._proto import (
     server_notifications_pb2 as server_pb,
 )
+from fishjam._proto.media_events.peer import peer_pb2 as media_peer_pb
 from fishjam._proto.media_events.server import server_pb2 as media_server_pb
 from fishjam._proto.notifications import shared_pb2 as shared_pb
 
-__all__ = ["agent_pb", "media_server_pb", "peer_pb", "server_pb", "shared_pb"]
+__all__ = ["agent_pb", "media_peer_pb", "media_server_pb", "peer_pb", "server_pb", "shared_pb"]

@@ -1,25 +1,35 @@
 """Server side of the peer socket (``/socket/peer/websocket``), without I/O.
 
-This covers authentication: ``PeerMessage{auth_request}`` → ``PeerMessage{authenticated}``.
-The media-event signaling that follows is decoded into ``PeerMediaEvent``s for the WebRTC
-endpoint; what the server sends back is built with the helpers below.
+Authentication is ``PeerMessage{auth_request}`` → ``PeerMessage{authenticated}``; after
+that every client frame is a media event (``peer_media_event``) or a stats report. This
+module turns frames into typed events and builds the server's media events as wire
+bytes; the WebRTC endpoint decides what to send when.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from shoal.domain.model import RoomType
 from shoal.protocol.base import CLOSE_INVALID_DATA, CLOSE_POLICY, ProtocolError, parse
-from shoal.protocol.pb import peer_pb
+from shoal.protocol.pb import media_peer_pb, media_server_pb, peer_pb
 
 PM = peer_pb.PeerMessage
+ClientEvent = media_peer_pb.MediaEvent
+ServerEvent = media_server_pb.MediaEvent
 
 _ROOM_TYPES = {
     RoomType.AUDIO_ONLY: PM.ROOM_TYPE_AUDIO_ONLY,
     RoomType.LIVESTREAM: PM.ROOM_TYPE_LIVESTREAM,
     RoomType.AUDIO_ONLY_LIVESTREAM: PM.ROOM_TYPE_LIVESTREAM,
 }
+
+ENDPOINT_TYPE_WEBRTC = "exwebrtc"
+ENDPOINT_TYPE_AGENT = "agent"
+
+
+# client → server ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -29,10 +39,51 @@ class PeerAuthRequested:
 
 
 @dataclass(frozen=True)
-class PeerMediaEvent:
-    """A client media event, still as the generated message (handled by the WebRTC layer)."""
+class Connect:
+    metadata_json: str
 
-    event: object
+
+@dataclass(frozen=True)
+class Disconnect:
+    pass
+
+
+@dataclass(frozen=True)
+class UpdateEndpointMetadata:
+    metadata_json: str
+
+
+@dataclass(frozen=True)
+class UpdateTrackMetadata:
+    track_id: str
+    metadata_json: str
+
+
+@dataclass(frozen=True)
+class RenegotiateTracks:
+    pass
+
+
+@dataclass(frozen=True)
+class Candidate:
+    candidate: str
+    sdp_m_line_index: int
+    sdp_mid: str
+    username_fragment: str
+
+
+@dataclass(frozen=True)
+class SdpOffer:
+    sdp: str
+    track_id_to_metadata_json: Mapping[str, str] = field(default_factory=dict)
+    mid_to_track_id: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A valid event this server does not act on (simulcast variants, bitrates, unmute)."""
+
+    name: str
 
 
 @dataclass(frozen=True)
@@ -40,7 +91,13 @@ class StatsReport:
     data: str
 
 
-PeerEvent = PeerAuthRequested | PeerMediaEvent | StatsReport
+MediaEvent = (
+    Connect | Disconnect | UpdateEndpointMetadata | UpdateTrackMetadata | RenegotiateTracks | Candidate | SdpOffer
+    | Ignored
+)
+PeerEvent = PeerAuthRequested | MediaEvent | StatsReport
+
+_IGNORED = {"track_bitrates", "enable_track_variant", "disable_track_variant", "set_target_track_variant", "unmute_track"}
 
 
 class PeerProtocol:
@@ -63,7 +120,7 @@ class PeerProtocol:
             case "auth_request":
                 return ProtocolError(CLOSE_POLICY, "already authenticated")
             case "peer_media_event":
-                return PeerMediaEvent(message.peer_media_event)
+                return _media_event(message.peer_media_event)
             case "rtc_stats_report":
                 return StatsReport(message.rtc_stats_report.data)
             case "media_event":
@@ -74,3 +131,108 @@ class PeerProtocol:
         self.authenticated = True
         authenticated = PM.Authenticated(room_type=_ROOM_TYPES.get(room_type, PM.ROOM_TYPE_CONFERENCE))
         return bytes(PM(authenticated=authenticated).SerializeToString())
+
+
+def _media_event(event: ClientEvent) -> MediaEvent | ProtocolError:
+    which = event.WhichOneof("content")
+    match which:
+        case "connect":
+            return Connect(event.connect.metadata_json)
+        case "disconnect":
+            return Disconnect()
+        case "update_endpoint_metadata":
+            return UpdateEndpointMetadata(event.update_endpoint_metadata.metadata_json)
+        case "update_track_metadata":
+            body = event.update_track_metadata
+            return UpdateTrackMetadata(body.track_id, body.metadata_json)
+        case "renegotiate_tracks":
+            return RenegotiateTracks()
+        case "candidate":
+            c = event.candidate
+            return Candidate(c.candidate, c.sdp_m_line_index, c.sdp_mid, c.username_fragment)
+        case "sdp_offer":
+            offer = event.sdp_offer
+            if "" in offer.mid_to_track_id or "" in offer.mid_to_track_id.values():
+                return ProtocolError(CLOSE_INVALID_DATA, "sdp_offer maps an empty mid or track id")
+            return SdpOffer(offer.sdp, dict(offer.track_id_to_metadata_json), dict(offer.mid_to_track_id))
+        case None:
+            return ProtocolError(CLOSE_INVALID_DATA, "peer_media_event carries no event")
+    if which in _IGNORED:
+        return Ignored(which)
+    return ProtocolError(CLOSE_INVALID_DATA, f"unknown media event {which}")
+
+
+# server → client ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EndpointView:
+    """What a client is told about another endpoint (or itself, in ``connected``)."""
+
+    endpoint_id: str
+    endpoint_type: str
+    metadata_json: str
+    tracks: Mapping[str, str] = field(default_factory=dict)
+    """Track id → track metadata JSON."""
+
+
+def _wrap(event: ServerEvent) -> bytes:
+    return bytes(PM(server_media_event=event).SerializeToString())
+
+
+def _tracks(tracks: Mapping[str, str]) -> dict[str, ServerEvent.Track]:
+    return {track_id: ServerEvent.Track(metadata_json=meta) for track_id, meta in tracks.items()}
+
+
+def connected(endpoint_id: str, endpoints: Iterable[EndpointView]) -> bytes:
+    body = ServerEvent.Connected(endpoint_id=endpoint_id)
+    for view in endpoints:
+        body.endpoint_id_to_endpoint[view.endpoint_id].CopyFrom(
+            ServerEvent.Endpoint(
+                endpoint_type=view.endpoint_type,
+                metadata_json=view.metadata_json,
+                track_id_to_track=_tracks(view.tracks),
+            )
+        )
+    return _wrap(ServerEvent(connected=body))
+
+
+def endpoint_added(endpoint_id: str, metadata_json: str) -> bytes:
+    return _wrap(ServerEvent(endpoint_added=ServerEvent.EndpointAdded(endpoint_id=endpoint_id, metadata_json=metadata_json)))
+
+
+def endpoint_removed(endpoint_id: str) -> bytes:
+    return _wrap(ServerEvent(endpoint_removed=ServerEvent.EndpointRemoved(endpoint_id=endpoint_id)))
+
+
+def endpoint_updated(endpoint_id: str, metadata_json: str) -> bytes:
+    body = ServerEvent.EndpointUpdated(endpoint_id=endpoint_id, metadata_json=metadata_json)
+    return _wrap(ServerEvent(endpoint_updated=body))
+
+
+def tracks_added(endpoint_id: str, tracks: Mapping[str, str]) -> bytes:
+    body = ServerEvent.TracksAdded(endpoint_id=endpoint_id, track_id_to_track=_tracks(tracks))
+    return _wrap(ServerEvent(tracks_added=body))
+
+
+def tracks_removed(endpoint_id: str, track_ids: Iterable[str]) -> bytes:
+    body = ServerEvent.TracksRemoved(endpoint_id=endpoint_id, track_ids=list(track_ids))
+    return _wrap(ServerEvent(tracks_removed=body))
+
+
+def track_updated(endpoint_id: str, track_id: str, metadata_json: str) -> bytes:
+    body = ServerEvent.TrackUpdated(endpoint_id=endpoint_id, track_id=track_id, metadata_json=metadata_json)
+    return _wrap(ServerEvent(track_updated=body))
+
+
+def offer_data(audio: int, video: int) -> bytes:
+    body = ServerEvent.OfferData(tracks_types=ServerEvent.OfferData.TrackTypes(audio=audio, video=video))
+    return _wrap(ServerEvent(offer_data=body))
+
+
+def sdp_answer(sdp: str, mid_to_track_id: Mapping[str, str]) -> bytes:
+    return _wrap(ServerEvent(sdp_answer=ServerEvent.SdpAnswer(sdp=sdp, mid_to_track_id=dict(mid_to_track_id))))
+
+
+def error(message: str) -> bytes:
+    return _wrap(ServerEvent(error=ServerEvent.Error(message=message)))

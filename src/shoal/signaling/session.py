@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -24,6 +25,12 @@ log = logging.getLogger(__name__)
 CLOSE_TRY_AGAIN_LATER = 1013
 
 Frame = bytes | str
+
+FLUSH_BEFORE_CLOSE_S = 1.0
+"""How long a server-initiated close waits for already queued messages to be written."""
+
+Handler = Callable[[Frame], "ProtocolError | None | Awaitable[ProtocolError | None]"]
+"""Handles one frame; may be a coroutine (then frames are handled strictly one after another)."""
 
 
 async def receive_frame(ws: WebSocket) -> Frame | None:
@@ -95,7 +102,7 @@ class SocketSession:
             self._close_request = (code, reason)
             self._close_event.set()
 
-    async def run(self, handle: Callable[[Frame], ProtocolError | None]) -> ProtocolError | None:
+    async def run(self, handle: Handler) -> ProtocolError | None:
         """Serve until the socket ends; returns the protocol error that ended it, if any."""
         reader = asyncio.create_task(self._read(handle), name=f"{self.name}-reader")
         writer = asyncio.create_task(self.outbox.run(self.ws.send_bytes), name=f"{self.name}-writer")
@@ -103,6 +110,11 @@ class SocketSession:
         tasks = {reader, writer, closer}
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if closer.done() and not writer.done():
+                # Say goodbye properly: what was queued before the close (a final event) goes out first.
+                reader.cancel()
+                self.outbox.close()
+                await asyncio.wait({writer}, timeout=FLUSH_BEFORE_CLOSE_S)
         finally:
             for task in tasks:
                 task.cancel()
@@ -124,12 +136,14 @@ class SocketSession:
             log.info("%s: write failed (%s); the client has gone", self.name, writer.exception())
         return error
 
-    async def _read(self, handle: Callable[[Frame], ProtocolError | None]) -> ProtocolError | None:
+    async def _read(self, handle: Handler) -> ProtocolError | None:
         while True:
             frame = await receive_frame(self.ws)
             if frame is None:
                 return None
             error = handle(frame)
+            if inspect.isawaitable(error):
+                error = await error
             if error is not None:
                 return error
 

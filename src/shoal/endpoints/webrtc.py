@@ -1,0 +1,494 @@
+"""WebRTCEndpoint: one participant's media session — negotiation, inbound and outbound tracks.
+
+The client is always the SDP offerer. The server asks for offers with ``offer_data`` and
+keeps the invariants the official client depends on (peer-signaling.md §3.6):
+
+* one negotiation in flight at a time; a ``renegotiate_tracks`` or a new track that
+  arrives meanwhile is handled after the answer (I1, I8);
+* ``offer_data`` counts of recvonly m-lines never decrease (I2);
+* a new outbound track is announced (``tracks_added``), then counted (``offer_data``),
+  then attached to a fresh recvonly m-line of the next offer (I3);
+* the answer maps the client's own mids and every server-sent mid (I4), each server-sent
+  m-line with its own stream id (I5).
+
+Inbound audio is decoded by aiortc once per track and fanned out (agents get PCM, other
+participants get Opus encoded once). Outbound tracks are fed by their fan-out's Opus
+branch into one ``PacketTrack`` per m-line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.sdp import candidate_from_sdp
+
+from shoal.domain.manager import RoomManager
+from shoal.domain.model import Peer, PeerType, Track, TrackKind
+from shoal.endpoints.routing import MediaRouter
+from shoal.errors import ShoalError
+from shoal.media.fanout import OpusOut, TrackFanout
+from shoal.media.opus import OPUS_RATE
+from shoal.media.rtc import PacketTrack, read_audio
+from shoal.protocol import peer as proto
+from shoal.protocol.agent import TrackDataWrap
+from shoal.protocol.base import CLOSE_INVALID_DATA, ProtocolError
+
+log = logging.getLogger(__name__)
+
+MAX_BUFFERED_CANDIDATES = 64
+
+
+class Directory(Protocol):
+    """The room's view of endpoints (see ``EndpointDirectory``)."""
+
+    def visible(self, room_id: str, exclude: str) -> list[Peer]: ...
+
+    def joined(self, endpoint: WebRTCEndpoint) -> None: ...
+
+
+def parse_json_text(text: str) -> Any:
+    """Client metadata: ``""`` means none; anything else must be JSON."""
+    if not text:
+        return None
+    return json.loads(text)
+
+
+def endpoint_view(peer: Peer) -> proto.EndpointView:
+    kind = proto.ENDPOINT_TYPE_AGENT if peer.type is PeerType.AGENT else proto.ENDPOINT_TYPE_WEBRTC
+    return proto.EndpointView(peer.id, kind, peer.metadata_json)
+
+
+@dataclass
+class _Outbound:
+    """A track this participant receives (from an agent or another participant)."""
+
+    track: Track
+    fanout: TrackFanout
+    state: str = "pending"  # pending → announced → attached; or removed
+    mid: str | None = None
+    sender_track: PacketTrack | None = None
+    transceiver: RTCRtpTransceiver | None = None
+
+
+@dataclass
+class _Inbound:
+    """A track this participant publishes."""
+
+    track_id: str
+    mid: str
+    kind: TrackKind
+    reader: asyncio.Task[None] | None = None
+    fanout: TrackFanout | None = None
+
+
+@dataclass
+class _Negotiation:
+    in_flight: bool = False
+    queued: bool = False
+    requested: dict[TrackKind, int] = field(default_factory=lambda: {TrackKind.AUDIO: 0, TrackKind.VIDEO: 0})
+    deadline: asyncio.TimerHandle | None = None
+
+
+class WebRTCEndpoint:
+    def __init__(
+        self,
+        peer: Peer,
+        connection: int,
+        manager: RoomManager,
+        router: MediaRouter,
+        send: Callable[[bytes], None],
+        fail: Callable[[str], None],
+        directory: Directory,
+        negotiation_timeout_s: float,
+        ice_connect_timeout_s: float,
+    ) -> None:
+        self.peer_id = peer.id
+        self.room_id = peer.room_id
+        self.connection = connection
+        self._manager = manager
+        self._router = router
+        self._send = send
+        self._fail = fail
+        self._directory = directory
+        self._negotiation_timeout_s = negotiation_timeout_s
+        self._ice_connect_timeout_s = ice_connect_timeout_s
+        self.joined = False
+        self.closed = False
+        self._known: set[str] = set()
+        self._pc: RTCPeerConnection | None = None
+        self._remote_set = False
+        self._candidates: list[proto.Candidate] = []
+        self._negotiation = _Negotiation()
+        self._outbound: dict[str, _Outbound] = {}
+        self._used_mids: set[str] = set()
+        self._own_mids: dict[str, str] = {}
+        self._inbound: dict[str, _Inbound] = {}
+        self._ice_deadline: asyncio.TimerHandle | None = None
+
+    # client events ---------------------------------------------------------------------
+
+    async def handle(self, event: proto.MediaEvent) -> ProtocolError | None:
+        """Handle one client media event; a returned error closes the socket."""
+        if self.closed:
+            return None
+        if not self.joined and not isinstance(event, proto.Connect):
+            return ProtocolError(CLOSE_INVALID_DATA, f"{type(event).__name__} before connect")
+        try:
+            match event:
+                case proto.Connect(metadata_json):
+                    self._connect(metadata_json)
+                case proto.Disconnect():
+                    self._leave()
+                case proto.UpdateEndpointMetadata(metadata_json):
+                    self._manager.update_peer_metadata(self.room_id, self.peer_id, parse_json_text(metadata_json))
+                case proto.UpdateTrackMetadata(track_id, metadata_json):
+                    if not self._manager.update_track_metadata(
+                        self.room_id, self.peer_id, track_id, parse_json_text(metadata_json)
+                    ):
+                        log.info("peer %s: metadata update for unknown track %s ignored", self.peer_id, track_id)
+                case proto.RenegotiateTracks():
+                    self._request_negotiation()
+                case proto.Candidate():
+                    await self._add_candidate(event)
+                case proto.SdpOffer():
+                    return await self._answer(event)
+                case proto.Ignored(name):
+                    log.debug("peer %s: %s ignored", self.peer_id, name)
+        except json.JSONDecodeError as exc:
+            return ProtocolError(CLOSE_INVALID_DATA, f"{type(event).__name__}: metadata is not valid JSON: {exc}")
+        return None
+
+    def _connect(self, metadata_json: str) -> None:
+        if self.joined:
+            log.info("peer %s: repeated connect ignored", self.peer_id)
+            return
+        metadata = parse_json_text(metadata_json)
+        self._manager.update_peer_metadata(self.room_id, self.peer_id, metadata if metadata is not None else {})
+        me = self._manager.peer(self.room_id, self.peer_id)
+        others = self._directory.visible(self.room_id, self.peer_id)
+        self._known = {peer.id for peer in others}
+        self._send(proto.connected(self.peer_id, [endpoint_view(me), *(endpoint_view(p) for p in others)]))
+        self.joined = True
+        self._directory.joined(self)
+        log.info("peer %s joined the media session of room %s (%d other endpoints)", self.peer_id, self.room_id, len(others))
+        self._router.add_receiver(self)
+
+    def _leave(self) -> None:
+        log.info("peer %s left the media session (disconnect)", self.peer_id)
+        self._manager.disconnect(self.room_id, self.peer_id, self.connection)
+        self.close()
+
+    # endpoints of the room -------------------------------------------------------------
+
+    def endpoint_added(self, peer: Peer) -> None:
+        if self.joined and not self.closed and peer.id != self.peer_id and peer.id not in self._known:
+            self._known.add(peer.id)
+            self._send(proto.endpoint_added(peer.id, peer.metadata_json))
+
+    def endpoint_removed(self, peer_id: str) -> None:
+        if peer_id in self._known and not self.closed:
+            self._known.discard(peer_id)
+            self._send(proto.endpoint_removed(peer_id))
+
+    def endpoint_updated(self, peer: Peer) -> None:
+        if peer.id in self._known and not self.closed:
+            self._send(proto.endpoint_updated(peer.id, peer.metadata_json))
+
+    def track_updated(self, owner_id: str, track_id: str, metadata_json: str) -> None:
+        outbound = self._outbound.get(track_id)
+        if outbound is not None and outbound.state in ("announced", "attached") and not self.closed:
+            self._send(proto.track_updated(owner_id, track_id, metadata_json))
+
+    def kicked(self) -> None:
+        """The peer was deleted: tell the client it was removed, so it does not reconnect."""
+        if self.joined and not self.closed:
+            self._send(proto.endpoint_removed(self.peer_id))
+
+    # outbound tracks (router receiver interface) ---------------------------------------
+
+    def subscribe(self, track: Track, fanout: TrackFanout) -> None:
+        if self.closed or track.id in self._outbound:
+            return
+        self._outbound[track.id] = _Outbound(track, fanout)
+        self._request_negotiation(only_if_pending=True)
+
+    def unsubscribe(self, track_id: str, fanout: TrackFanout) -> None:
+        outbound = self._outbound.pop(track_id, None)
+        if outbound is None:
+            return
+        fanout.detach(self.peer_id)
+        previous, outbound.state = outbound.state, "removed"
+        if outbound.sender_track is not None:
+            outbound.sender_track.stop()
+        if outbound.transceiver is not None:
+            outbound.transceiver.direction = "inactive"
+        if previous in ("announced", "attached") and not self.closed:
+            self._send(proto.tracks_removed(outbound.track.owner_id, [track_id]))
+
+    # negotiation -----------------------------------------------------------------------
+
+    def _request_negotiation(self, only_if_pending: bool = False) -> None:
+        negotiation = self._negotiation
+        if negotiation.in_flight:
+            if not only_if_pending:
+                negotiation.queued = True
+            return
+        if only_if_pending and not any(o.state == "pending" for o in self._outbound.values()):
+            return
+        self._start_negotiation()
+
+    def _start_negotiation(self) -> None:
+        """Announce pending tracks (grouped by owner), then ask for an offer that has room for them."""
+        negotiation = self._negotiation
+        by_owner: dict[str, dict[str, str]] = {}
+        for outbound in self._outbound.values():
+            if outbound.state != "pending":
+                continue
+            owner = self._manager.find_peer(self.room_id, outbound.track.owner_id)
+            if owner is not None:
+                self.endpoint_added(owner)
+            by_owner.setdefault(outbound.track.owner_id, {})[outbound.track.id] = outbound.track.metadata_json
+            outbound.state = "announced"
+            negotiation.requested[outbound.track.kind] += 1
+        for owner_id, tracks in by_owner.items():
+            self._send(proto.tracks_added(owner_id, tracks))
+        negotiation.in_flight = True
+        negotiation.queued = False
+        self._send(proto.offer_data(negotiation.requested[TrackKind.AUDIO], negotiation.requested[TrackKind.VIDEO]))
+        loop = asyncio.get_running_loop()
+        negotiation.deadline = loop.call_later(self._negotiation_timeout_s, self._negotiation_timed_out)
+
+    def _negotiation_timed_out(self) -> None:
+        self._fail(f"negotiation timeout: no sdp_offer within {self._negotiation_timeout_s:g} s of offer_data")
+
+    def _finish_negotiation(self) -> None:
+        negotiation = self._negotiation
+        negotiation.in_flight = False
+        if negotiation.deadline is not None:
+            negotiation.deadline.cancel()
+            negotiation.deadline = None
+        if negotiation.queued or any(o.state == "pending" for o in self._outbound.values()):
+            self._start_negotiation()
+
+    async def _answer(self, offer: proto.SdpOffer) -> ProtocolError | None:
+        pc = self._pc or self._create_peer_connection()
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
+        except Exception as exc:  # aiortc raises ValueError, OperationError, ... for bad SDP
+            return ProtocolError(CLOSE_INVALID_DATA, f"invalid SDP offer: {exc}")
+        self._remote_set = True
+        for candidate in self._candidates:
+            await self._apply_candidate(candidate)
+        self._candidates.clear()
+        _prefer_opus(pc)
+
+        new_inbound, gone_inbound = self._reconcile_inbound(pc, offer)
+        self._attach_announced(pc)
+        try:
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+        except Exception as exc:
+            return ProtocolError(CLOSE_INVALID_DATA, f"cannot answer the SDP offer: {exc}")
+        mapping = dict(self._own_mids)
+        for outbound in self._outbound.values():
+            if outbound.state == "attached" and outbound.mid is not None:
+                mapping[outbound.mid] = outbound.track.id
+        self._send(proto.sdp_answer(pc.localDescription.sdp, mapping))
+
+        for track_id in gone_inbound:
+            self._remove_inbound(track_id)
+        for inbound, metadata_json in new_inbound:
+            self._publish_inbound(pc, inbound, metadata_json)
+        if self._ice_deadline is None and pc.connectionState != "connected":
+            loop = asyncio.get_running_loop()
+            self._ice_deadline = loop.call_later(self._ice_connect_timeout_s, self._ice_timed_out)
+        self._finish_negotiation()
+        return None
+
+    def _reconcile_inbound(
+        self, pc: RTCPeerConnection, offer: proto.SdpOffer
+    ) -> tuple[list[tuple[_Inbound, str]], list[str]]:
+        """Compare the offer's send m-lines with the tracks we know: which are new, which ended."""
+        by_mid = {t.mid: t for t in pc.getTransceivers() if t.mid is not None}
+        new: list[tuple[_Inbound, str]] = []
+        live: dict[str, str] = {}
+        for mid, track_id in offer.mid_to_track_id.items():
+            transceiver = by_mid.get(mid)
+            if transceiver is None or transceiver._offerDirection not in ("recvonly", "sendrecv"):
+                continue  # not a sending m-line (removed tracks are inactive)
+            live[mid] = track_id
+            known = self._inbound.get(track_id)
+            if known is None and mid not in self._own_mids:
+                kind = TrackKind.VIDEO if transceiver.kind == "video" else TrackKind.AUDIO
+                new.append((_Inbound(track_id, mid, kind), offer.track_id_to_metadata_json.get(track_id, "")))
+        gone = [track_id for track_id, inbound in self._inbound.items() if live.get(inbound.mid) != track_id]
+        self._own_mids = live
+        self._used_mids.update(live)
+        return new, gone
+
+    def _attach_announced(self, pc: RTCPeerConnection) -> None:
+        """Give every announced outbound track a never-used recvonly m-line of its kind (I3)."""
+        free = [
+            t for t in pc.getTransceivers()
+            if t.mid is not None and t.mid not in self._used_mids and t._offerDirection == "sendonly"
+            and t.currentDirection is None
+        ]
+        for outbound in self._outbound.values():
+            if outbound.state != "announced":
+                continue
+            kind = "video" if outbound.track.kind is TrackKind.VIDEO else "audio"
+            transceiver = next((t for t in free if t.kind == kind), None)
+            if transceiver is None or transceiver.mid is None:
+                log.warning("peer %s: the offer has no free %s m-line for track %s", self.peer_id, kind, outbound.track.id)
+                continue
+            free.remove(transceiver)
+            sender_track = PacketTrack(f"{self.peer_id}<-{outbound.track.id}")
+            transceiver.sender.replaceTrack(sender_track)
+            transceiver.sender._stream_id = str(uuid.uuid4())  # one MediaStream per track (I5)
+            transceiver.direction = "sendonly"
+            outbound.state, outbound.mid = "attached", transceiver.mid
+            outbound.sender_track, outbound.transceiver = sender_track, transceiver
+            self._used_mids.add(transceiver.mid)
+            outbound.fanout.attach(self.peer_id, OpusOut(), sender_track.put)
+
+    # inbound tracks --------------------------------------------------------------------
+
+    def _publish_inbound(self, pc: RTCPeerConnection, inbound: _Inbound, metadata_json: str) -> None:
+        transceiver = next((t for t in pc.getTransceivers() if t.mid == inbound.mid), None)
+        remote = transceiver.receiver.track if transceiver is not None else None
+        if remote is None:
+            log.warning("peer %s: no receiver for m-line %s (track %s)", self.peer_id, inbound.mid, inbound.track_id)
+            return
+        try:
+            metadata = parse_json_text(metadata_json)
+        except json.JSONDecodeError:
+            metadata = metadata_json
+        track = Track(inbound.track_id, self.peer_id, inbound.kind, metadata)
+        if inbound.kind is TrackKind.AUDIO:
+            inbound.fanout = TrackFanout(OPUS_RATE, TrackDataWrap(self.peer_id, track.id, track.kind, track.metadata_json))
+            self._router.publish(self.room_id, track.id, inbound.fanout)
+        try:
+            self._manager.add_track(self.room_id, self.peer_id, track)
+        except ShoalError as exc:
+            log.warning("peer %s: track %s ignored: %s", self.peer_id, track.id, exc.message)
+            if inbound.fanout is not None:
+                self._router.unpublish(track.id)
+            return
+        self._inbound[track.id] = inbound
+        inbound.reader = asyncio.get_running_loop().create_task(
+            self._read(remote, inbound), name=f"read-{self.peer_id}-{track.id}"
+        )
+
+    async def _read(self, remote: MediaStreamTrack, inbound: _Inbound) -> None:
+        name = f"peer {self.peer_id} track {inbound.track_id}"
+        if inbound.fanout is not None:
+            frames = await read_audio(remote, OPUS_RATE, inbound.fanout.deliver, name)
+        else:
+            frames = await _drain(remote)
+        log.info("%s: media ended after %d frames", name, frames)
+
+    def _remove_inbound(self, track_id: str) -> None:
+        inbound = self._inbound.pop(track_id, None)
+        if inbound is None:
+            return
+        if inbound.reader is not None:
+            inbound.reader.cancel()
+        self._manager.remove_track(self.room_id, self.peer_id, track_id)
+
+    # ICE -------------------------------------------------------------------------------
+
+    async def _add_candidate(self, candidate: proto.Candidate) -> None:
+        if not self._remote_set:
+            if len(self._candidates) < MAX_BUFFERED_CANDIDATES:
+                self._candidates.append(candidate)
+            return
+        await self._apply_candidate(candidate)
+
+    async def _apply_candidate(self, candidate: proto.Candidate) -> None:
+        if self._pc is None or not candidate.candidate:
+            return
+        try:
+            parsed = candidate_from_sdp(candidate.candidate.removeprefix("candidate:"))
+            parsed.sdpMid = candidate.sdp_mid or None
+            parsed.sdpMLineIndex = candidate.sdp_m_line_index
+            await self._pc.addIceCandidate(parsed)
+        except Exception as exc:  # a bad candidate only costs this candidate
+            log.info("peer %s: candidate %r ignored: %s", self.peer_id, candidate.candidate[:80], exc)
+
+    def _create_peer_connection(self) -> RTCPeerConnection:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self._pc = pc
+
+        @pc.on("connectionstatechange")
+        def _on_state() -> None:
+            state = pc.connectionState
+            log.info("peer %s: media connection %s", self.peer_id, state)
+            if state == "connected" and self._ice_deadline is not None:
+                self._ice_deadline.cancel()
+            elif state == "failed" and not self.closed:
+                self._fail("media connection failed (ICE/DTLS)")
+
+        return pc
+
+    def _ice_timed_out(self) -> None:
+        if self._pc is not None and self._pc.connectionState != "connected":
+            self._fail(f"media connection not established within {self._ice_connect_timeout_s:g} s")
+
+    # teardown --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop all media of this session (the domain side is handled by the caller)."""
+        if self.closed:
+            return
+        self.closed = True
+        self._router.remove_receiver(self)
+        for handle in (self._negotiation.deadline, self._ice_deadline):
+            if handle is not None:
+                handle.cancel()
+        for outbound in self._outbound.values():
+            outbound.fanout.detach(self.peer_id)
+            if outbound.sender_track is not None:
+                outbound.sender_track.stop()
+        self._outbound.clear()
+        for inbound in self._inbound.values():
+            if inbound.reader is not None:
+                inbound.reader.cancel()
+            if inbound.fanout is not None:
+                self._router.unpublish(inbound.track_id)
+        if self._pc is not None:
+            pc, self._pc = self._pc, None
+            task = asyncio.get_running_loop().create_task(pc.close(), name=f"close-pc-{self.peer_id}")
+            task.add_done_callback(_log_close_error)
+
+
+def _prefer_opus(pc: RTCPeerConnection) -> None:
+    """Audio m-lines carry Opus only: outbound packets are Opus whatever the offer lists first."""
+    for transceiver in pc.getTransceivers():
+        if transceiver.kind == "audio":
+            opus = [c for c in transceiver._codecs if c.mimeType.lower() == "audio/opus"]
+            if opus:
+                transceiver._codecs = opus
+
+
+async def _drain(track: MediaStreamTrack) -> int:
+    """Read and drop frames (video is not routed yet; aiortc would queue it without bound)."""
+    frames = 0
+    with contextlib.suppress(MediaStreamError):
+        while True:
+            await track.recv()
+            frames += 1
+    return frames
+
+
+def _log_close_error(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.info("closing a peer connection failed: %s", task.exception())

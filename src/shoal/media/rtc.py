@@ -1,0 +1,107 @@
+"""The seam between aiortc and the media plane: tracks in, packets out.
+
+* ``read_audio`` drains a received (aiortc-decoded) audio track into a fan-out as mono
+  int16 frames. Reading continuously matters: aiortc queues decoded frames without bound
+  until someone reads them.
+* ``PacketTrack`` is what an RTP sender reads for one listener: Opus packets that the
+  track's fan-out encoded once for all listeners; aiortc packetizes them without
+  re-encoding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from shoal.media.pcm import Resampler, Samples
+
+log = logging.getLogger(__name__)
+
+PACKET_QUEUE = 25
+"""Packets (20 ms each) a listener may lag behind before the oldest are dropped: 0.5 s."""
+
+
+def frame_to_mono(frame: av.AudioFrame) -> Samples:
+    """An s16 (packed or planar) audio frame as mono int16 samples."""
+    data = frame.to_ndarray()
+    channels = len(frame.layout.channels)
+    if frame.format.is_planar:
+        data = data.T
+    samples = data.reshape(-1, channels) if channels > 1 else data.reshape(-1)
+    if channels == 1:
+        return np.asarray(samples, dtype=np.int16)
+    mixed: Samples = (samples.astype(np.int32).sum(axis=1) // channels).astype(np.int16)
+    return mixed
+
+
+async def read_audio(track: MediaStreamTrack, rate: int, deliver: Callable[[Samples], None], name: str) -> int:
+    """Feed every frame of ``track`` to ``deliver`` as mono int16 at ``rate``; returns frames read."""
+    frames = 0
+    resampler: Resampler | None = None
+    try:
+        while True:
+            frame = await track.recv()
+            if not isinstance(frame, av.AudioFrame):
+                continue
+            if frame.format.name != "s16":
+                frame = av.AudioResampler(format="s16", layout=frame.layout.name, rate=frame.sample_rate).resample(frame)[0]
+            samples = frame_to_mono(frame)
+            if frame.sample_rate != rate:
+                if resampler is None or resampler.in_rate != frame.sample_rate:
+                    resampler = Resampler(frame.sample_rate, rate)
+                samples = resampler.process(samples)
+            frames += 1
+            try:
+                deliver(samples)
+            except Exception:
+                log.exception("%s: delivering a frame failed", name)
+    except MediaStreamError:
+        pass
+    return frames
+
+
+class PacketTrack(MediaStreamTrack):
+    """An outbound audio track fed with pre-encoded Opus packets.
+
+    The queue is bounded by ``PACKET_QUEUE``; when full (the sender stalled) the oldest
+    packet is dropped and counted, since late live audio is worth less than fresh audio.
+    """
+
+    kind = "audio"
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self._queue: deque[av.Packet[Any]] = deque()
+        self._ready = asyncio.Event()
+        self.dropped = 0
+        self.sent = 0
+
+    def put(self, packet: av.Packet[Any]) -> None:
+        if self.readyState != "live":
+            return
+        if len(self._queue) >= PACKET_QUEUE:
+            self._queue.popleft()
+            self.dropped += 1
+        self._queue.append(packet)
+        self._ready.set()
+
+    async def recv(self) -> av.Packet[Any]:
+        while not self._queue:
+            if self.readyState != "live":
+                raise MediaStreamError
+            self._ready.clear()
+            await self._ready.wait()
+        self.sent += 1
+        return self._queue.popleft()
+
+    def stop(self) -> None:
+        super().stop()
+        self._ready.set()
