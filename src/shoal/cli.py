@@ -55,6 +55,18 @@ def _parser() -> argparse.ArgumentParser:
         default=float(env("SHOAL_PLAYOUT_MAX_SECONDS", "600")),
         help="bound of queued audio per outgoing agent track [SHOAL_PLAYOUT_MAX_SECONDS]",
     )
+    serve.add_argument(
+        "--negotiation-timeout",
+        type=float,
+        default=float(env("SHOAL_NEGOTIATION_TIMEOUT", "15")),
+        help="seconds a WebRTC peer may take to answer offer_data with an offer [SHOAL_NEGOTIATION_TIMEOUT]",
+    )
+    serve.add_argument(
+        "--ice-connect-timeout",
+        type=float,
+        default=float(env("SHOAL_ICE_CONNECT_TIMEOUT", "30")),
+        help="seconds a WebRTC peer's media connection may take to come up [SHOAL_ICE_CONNECT_TIMEOUT]",
+    )
     serve.add_argument("--trace-playout", default=env("SHOAL_TRACE_PLAYOUT"), help=argparse.SUPPRESS)
     serve.add_argument("--log-level", default=env("SHOAL_LOG_LEVEL", "info"), help="[SHOAL_LOG_LEVEL]")
     return parser
@@ -76,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             max_message_bytes=args.max_message_bytes,
             auth_timeout_s=args.auth_timeout,
             playout_max_seconds=args.playout_max_seconds,
+            negotiation_timeout_s=args.negotiation_timeout,
+            ice_connect_timeout_s=args.ice_connect_timeout,
             trace_playout=args.trace_playout,
             **options,
         )
