@@ -42,6 +42,18 @@ def create_agent(server: ServerProcess, room_id: str, rate: int = 16000, mode: s
         return data["peer"]["id"], data["token"]
 
 
+def create_webrtc_peer(server: ServerProcess, room_id: str, mode: str = "auto", metadata: Any = None) -> tuple[str, str]:
+    """A WebRTC peer (for ``shoal.testing.WebRTCPeer``); returns its id and token."""
+    options: dict[str, Any] = {"subscribeMode": mode}
+    if metadata is not None:
+        options["metadata"] = metadata
+    with rest(server) as client:
+        response = client.post(f"/room/{room_id}/peer", json={"type": "webrtc", "options": options})
+        response.raise_for_status()
+        data = response.json()["data"]
+        return data["peer"]["id"], data["token"]
+
+
 @dataclass
 class Received:
     """Audio received from one source track, with the arrival time of every chunk."""

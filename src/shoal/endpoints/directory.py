@@ -34,8 +34,13 @@ class EndpointDirectory:
                 other.endpoint_added(peer)
 
     def unregister(self, endpoint: WebRTCEndpoint) -> None:
+        """The socket is gone."""
         if self._sessions.get(endpoint.peer_id) is endpoint:
             del self._sessions[endpoint.peer_id]
+        self._leave(endpoint)
+
+    def _leave(self, endpoint: WebRTCEndpoint) -> None:
+        """The endpoint left the media session: the others forget it."""
         if self._joined.get(endpoint.peer_id) is endpoint:
             del self._joined[endpoint.peer_id]
             for other in self._others(endpoint.room_id, endpoint.peer_id):
@@ -62,8 +67,8 @@ class EndpointDirectory:
             case ev.PeerDisconnected(room_id, peer_id) | ev.PeerDeleted(room_id, peer_id):
                 endpoint = self._joined.get(peer_id)
                 if endpoint is not None and isinstance(event, ev.PeerDisconnected):
-                    # Its own connection ended (replaced, deleted, room gone): others forget it.
-                    self.unregister(endpoint)
+                    # Its connection ended (replaced, deleted, room gone) though the socket may linger.
+                    self._leave(endpoint)
                 for other in self._others(room_id, peer_id):
                     other.endpoint_removed(peer_id)
                 if isinstance(event, ev.PeerDeleted):
