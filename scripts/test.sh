@@ -19,6 +19,24 @@ echo "== installing the official Python SDK ($OFFICIAL_PY_SDK) into .venv-offici
 echo "== installing the official JS server SDK (tests/js/package-lock.json) into tests/js/node_modules"
 (cd tests/js && npm ci --no-audit --no-fund)
 
+echo "== installing Chromium (Debian package chromium) for the browser tests"
+if [ ! -x /usr/bin/chromium ]; then
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO=sudo
+    apt_log=$(mktemp)
+    if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+            --no-install-recommends chromium; } >"$apt_log" 2>&1; then
+        cat "$apt_log" >&2
+        echo "installing chromium with apt-get failed" >&2
+        exit 1
+    fi
+    rm -f "$apt_log"
+fi
+
+echo "== installing the official browser client (tests/browser/package-lock.json) into tests/browser/node_modules"
+# The page is bundled per test session (tests/browser/conftest.py runs build.mjs with esbuild).
+(cd tests/browser && npm ci --no-audit --no-fund)
+
 echo "== checks: generated protobuf code, ruff, mypy"
 .venv/bin/python scripts/gen_protos.py --check
 .venv/bin/ruff check src tests benchmarks scripts

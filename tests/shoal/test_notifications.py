@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 
-from fishjam import FishjamNotifier
 from fishjam.events import (
     ServerMessagePeerConnected,
     ServerMessagePeerCrashed,
@@ -16,29 +14,14 @@ from fishjam.events import (
     ServerMessageTrackRemoved,
 )
 from tests.support.agent_client import RawAgent, create_room
+from tests.support.notify import collecting, wait_for
 from tests.support.server import ServerProcess
 
 
 @pytest.fixture
 async def notifications(server: ServerProcess) -> AsyncIterator[list[object]]:
-    received: list[object] = []
-    notifier = FishjamNotifier(server.url, server.token)
-    notifier.on_server_notification(received.append)
-    task = asyncio.create_task(notifier.connect())
-    await asyncio.wait_for(notifier.wait_ready(), 5)
-    yield received
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-
-
-async def wait_for(received: list[object], predicate: object, timeout: float = 5.0) -> object:
-    assert callable(predicate)
-    async with asyncio.timeout(timeout):
-        while True:
-            for item in received:
-                if predicate(item):
-                    return item
-            await asyncio.sleep(0.02)
+    async with collecting(server) as received:
+        yield received
 
 
 async def test_a_protocol_violation_is_reported_as_peer_crashed_then_disconnected(

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -280,6 +281,9 @@ class WebRTCEndpoint:
             self._start_negotiation()
 
     async def _answer(self, offer: proto.SdpOffer) -> ProtocolError | None:
+        problem = sdp_syntax_problem(offer.sdp)
+        if problem is not None:
+            return ProtocolError(CLOSE_INVALID_DATA, f"invalid SDP offer: {problem}")
         pc = self._pc or self._create_peer_connection()
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
@@ -468,6 +472,20 @@ class WebRTCEndpoint:
             pc, self._pc = self._pc, None
             task = asyncio.get_running_loop().create_task(pc.close(), name=f"close-pc-{self.peer_id}")
             task.add_done_callback(_log_close_error)
+
+
+_SDP_LINE = re.compile(r"[a-z]=[^\r\n]*")
+
+
+def sdp_syntax_problem(sdp: str) -> str | None:
+    """Why ``sdp`` is not SDP at all (aiortc skips lines it cannot read), or None."""
+    lines = [line for line in sdp.replace("\r\n", "\n").split("\n") if line]
+    if not lines or lines[0] != "v=0":
+        return "it must start with v=0"
+    for number, line in enumerate(lines, 1):
+        if not _SDP_LINE.fullmatch(line):
+            return f"line {number} is not <type>=<value>: {line[:40]!r}"
+    return None
 
 
 def _prefer_opus(pc: RTCPeerConnection) -> None:
