@@ -14,9 +14,18 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 
+from fishjam.events import (
+    ServerMessagePeerConnected,
+    ServerMessagePeerDisconnected,
+    ServerMessagePeerMetadataUpdated,
+    ServerMessagePeerType,
+    ServerMessageTrackAdded,
+    ServerMessageTrackMetadataUpdated,
+)
 from shoal.testing import RemoteTrack, ToneSource, WebRTCPeer
 from tests.support.agent_client import RawAgent, create_room, create_webrtc_peer, rest
 from tests.support.audio import dominant_frequency, rms, tone
+from tests.support.notify import collecting, wait_for
 from tests.support.server import ServerProcess
 
 SETTLE_S = 0.3
@@ -292,3 +301,39 @@ async def test_a_deleted_peer_is_told_it_was_removed(server: ServerProcess, peer
     await bob.wait_for_event("endpoint_removed", lambda e: e.details["endpoint_id"] == bob.endpoint_id, timeout=5)
     await bob.wait_until(lambda: bob.close_code is not None, timeout=5)
     await alice.wait_for_event("endpoint_removed", lambda e: e.details["endpoint_id"] == bob.endpoint_id, since=mark)
+
+
+async def test_a_peers_life_is_reported_as_notifications_and_agents_see_track_metadata_changes(
+    server: ServerProcess, peers: list[WebRTCPeer]
+) -> None:
+    room = create_room(server)
+    agent = await RawAgent.join(server, room)
+    async with collecting(server) as notes:
+        alice = await join(server, room, "alice")
+        peers.append(alice)
+        track = await alice.publish_audio(ToneSource(440), metadata={"type": "microphone", "paused": False})
+        await agent.wait_samples(track, 3200, timeout=10)
+        await alice.update_track_metadata(track, {"type": "microphone", "paused": True})
+        await wait_for(notes, lambda n: isinstance(n, ServerMessageTrackMetadataUpdated) and n.track.id == track)
+        count = len(agent.received[track].chunks)
+        await agent.wait_samples(track, agent.samples_from(track) + 1600, timeout=10)
+        assert json.loads(agent.received[track].metadata_of(count + 2)) == {"type": "microphone", "paused": True}
+        await alice.leave()
+        await wait_for(notes, lambda n: isinstance(n, ServerMessagePeerDisconnected) and n.peer_id == alice.endpoint_id)
+
+    mine = [n for n in notes if getattr(n, "peer_id", None) == alice.endpoint_id]
+    kinds = [type(n).__name__.removeprefix("ServerMessage") for n in mine]
+    assert kinds == [
+        "PeerAdded", "PeerConnected", "PeerMetadataUpdated", "TrackAdded", "TrackMetadataUpdated", "TrackRemoved", "PeerDisconnected"
+    ], kinds
+    connected, metadata, added = mine[1], mine[2], mine[3]
+    assert isinstance(connected, ServerMessagePeerConnected) and connected.peer_type == ServerMessagePeerType.PEER_TYPE_WEBRTC
+    assert isinstance(metadata, ServerMessagePeerMetadataUpdated)
+    assert json.loads(metadata.metadata) == {"peer": {"name": "alice"}, "server": {}}
+    assert isinstance(added, ServerMessageTrackAdded) and added.track.id == track
+    assert json.loads(added.track.metadata) == {"type": "microphone", "paused": False}
+    with rest(server) as client:
+        body = client.get(f"/room/{room}").json()["data"]
+    (listed,) = [p for p in body["peers"] if p["id"] == alice.endpoint_id]
+    assert listed["status"] == "disconnected" and listed["tracks"] == []
+    await agent.close()

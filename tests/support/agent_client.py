@@ -63,6 +63,16 @@ class Received:
     metadata: str
     chunks: list[bytes] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
+    metadata_changes: dict[int, str] = field(default_factory=dict)
+    """Chunk index → the track metadata from that chunk on (when it differs from before)."""
+
+    def metadata_of(self, index: int) -> str:
+        """The track metadata the ``index``-th chunk carried."""
+        current = self.metadata
+        for start, value in sorted(self.metadata_changes.items()):
+            if start <= index:
+                current = value
+        return current
 
     @property
     def pcm(self) -> np.ndarray:
@@ -108,6 +118,8 @@ class RawAgent:
                     entry = self.received.setdefault(
                         data.track.id, Received(data.peer_id, data.track.id, data.track.metadata)
                     )
+                    if data.track.metadata != entry.metadata_of(len(entry.chunks)):
+                        entry.metadata_changes[len(entry.chunks)] = data.track.metadata
                     entry.chunks.append(data.data)
                     entry.times.append(time.monotonic())
         except ConnectionClosed as exc:

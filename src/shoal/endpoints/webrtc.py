@@ -89,6 +89,7 @@ class _Inbound:
     kind: TrackKind
     reader: asyncio.Task[None] | None = None
     fanout: TrackFanout | None = None
+    wrap: TrackDataWrap | None = None
 
 
 @dataclass
@@ -152,10 +153,7 @@ class WebRTCEndpoint:
                 case proto.UpdateEndpointMetadata(metadata_json):
                     self._manager.update_peer_metadata(self.room_id, self.peer_id, parse_json_text(metadata_json))
                 case proto.UpdateTrackMetadata(track_id, metadata_json):
-                    if not self._manager.update_track_metadata(
-                        self.room_id, self.peer_id, track_id, parse_json_text(metadata_json)
-                    ):
-                        log.info("peer %s: metadata update for unknown track %s ignored", self.peer_id, track_id)
+                    self._update_track_metadata(track_id, parse_json_text(metadata_json))
                 case proto.RenegotiateTracks():
                     self._request_negotiation()
                 case proto.Candidate():
@@ -182,6 +180,14 @@ class WebRTCEndpoint:
         self._directory.joined(self)
         log.info("peer %s joined the media session of room %s (%d other endpoints)", self.peer_id, self.room_id, len(others))
         self._router.add_receiver(self)
+
+    def _update_track_metadata(self, track_id: str, metadata: Any) -> None:
+        inbound = self._inbound.get(track_id)
+        if inbound is None or not self._manager.update_track_metadata(self.room_id, self.peer_id, track_id, metadata):
+            log.info("peer %s: metadata update for unknown track %s ignored", self.peer_id, track_id)
+            return
+        if inbound.wrap is not None:
+            inbound.wrap.update_metadata(json.dumps(metadata, separators=(",", ":")))
 
     def _leave(self) -> None:
         log.info("peer %s left the media session (disconnect)", self.peer_id)
@@ -378,7 +384,8 @@ class WebRTCEndpoint:
             metadata = metadata_json
         track = Track(inbound.track_id, self.peer_id, inbound.kind, metadata)
         if inbound.kind is TrackKind.AUDIO:
-            inbound.fanout = TrackFanout(OPUS_RATE, TrackDataWrap(self.peer_id, track.id, track.kind, track.metadata_json))
+            inbound.wrap = TrackDataWrap(self.peer_id, track.id, track.kind, track.metadata_json)
+            inbound.fanout = TrackFanout(OPUS_RATE, inbound.wrap)
             self._router.publish(self.room_id, track.id, inbound.fanout)
         try:
             self._manager.add_track(self.room_id, self.peer_id, track)

@@ -125,6 +125,10 @@ class TrackDataWrap:
         self._track = shared_pb.Track(id=track_id, type=track_type, metadata=metadata_json)
         self._peer_id = peer_id
 
+    def update_metadata(self, metadata_json: str) -> None:
+        """Later frames carry the track's new metadata (a participant muted or renamed it)."""
+        self._track = shared_pb.Track(id=self._track.id, type=self._track.type, metadata=metadata_json)
+
     def __call__(self, pcm: bytes) -> bytes:
         data = agent_pb.AgentResponse.TrackData(peer_id=self._peer_id, track=self._track, data=pcm)
         return bytes(agent_pb.AgentResponse(track_data=data).SerializeToString())
