@@ -271,11 +271,13 @@ async def test_reconnecting_with_the_same_token_replaces_the_old_session(
     room = create_room(server)
     alice = await join(server, room, "alice")
     peers.append(alice)
+    alice_track = await alice.publish_audio(ToneSource(500))
     bob_id, bob_token = create_webrtc_peer(server, room)
     first = await WebRTCPeer.join(server.ws_url, bob_token, metadata={"name": "bob"})
     peers.append(first)
     await first.publish_audio(ToneSource(300))
     await alice.wait_for_remote_track(endpoint_id=bob_id, timeout=10)
+    await first.wait_for_remote_track(lambda t: t.track_id == alice_track, timeout=10)
     mark = alice.next_event_seq
     second = await WebRTCPeer.join(server.ws_url, bob_token, metadata={"name": "bob again"})
     peers.append(second)
@@ -287,7 +289,14 @@ async def test_reconnecting_with_the_same_token_replaces_the_old_session(
     remote = await alice.wait_for_remote_track(lambda t: t.track_id == track, timeout=10)
     freq, _ = await heard(remote, 1.0)
     assert abs(freq - 700) < 10
+    # The old session is closed, and its teardown leaves the new session's media alone.
     await first.wait_until(lambda: first.close_code is not None, timeout=5)
+    hearing = await second.wait_for_remote_track(lambda t: t.track_id == alice_track, timeout=10)
+    await asyncio.sleep(0.5)
+    before = hearing.recording.received_s
+    await hearing.recording.wait_for_seconds(before + 1.5, timeout=10)
+    freq, level = spectrum_of(hearing.recording.samples(), 48000)
+    assert abs(freq - 500) < 10 and level > 1000
 
 
 async def test_a_deleted_peer_is_told_it_was_removed(server: ServerProcess, peers: list[WebRTCPeer]) -> None:

@@ -116,6 +116,8 @@ class WebRTCEndpoint:
         self.peer_id = peer.id
         self.room_id = peer.room_id
         self.connection = connection
+        self._sink_key = f"{peer.id}#{connection}"
+        """This session's name at fan-outs: a reconnecting peer's old session must not detach the new one."""
         self._manager = manager
         self._router = router
         self._send = send
@@ -232,7 +234,7 @@ class WebRTCEndpoint:
         outbound = self._outbound.pop(track_id, None)
         if outbound is None:
             return
-        fanout.detach(self.peer_id)
+        fanout.detach(self._sink_key)
         previous, outbound.state = outbound.state, "removed"
         if outbound.sender_track is not None:
             outbound.sender_track.stop()
@@ -368,7 +370,7 @@ class WebRTCEndpoint:
             outbound.state, outbound.mid = "attached", transceiver.mid
             outbound.sender_track, outbound.transceiver = sender_track, transceiver
             self._used_mids.add(transceiver.mid)
-            outbound.fanout.attach(self.peer_id, OpusOut(), sender_track.put)
+            outbound.fanout.attach(self._sink_key, OpusOut(), sender_track.put)
 
     # inbound tracks --------------------------------------------------------------------
 
@@ -466,7 +468,7 @@ class WebRTCEndpoint:
             if handle is not None:
                 handle.cancel()
         for outbound in self._outbound.values():
-            outbound.fanout.detach(self.peer_id)
+            outbound.fanout.detach(self._sink_key)
             if outbound.sender_track is not None:
                 outbound.sender_track.stop()
         self._outbound.clear()
