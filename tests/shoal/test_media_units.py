@@ -113,3 +113,17 @@ def test_fanout_converts_once_per_rate_and_shares_the_message() -> None:
     fanout.detach("a")
     fanout.deliver(frame)
     assert len(inboxes["a"]) == 1 and len(inboxes["b"]) == 2
+
+
+def test_decoded_stereo_frames_are_averaged_to_mono() -> None:
+    import av
+
+    from shoal.media.rtc import frame_to_mono
+
+    left, right = np.full(960, 1000, np.int16), np.full(960, 3000, np.int16)
+    stereo = av.AudioFrame.from_ndarray(np.stack([left, right], axis=1).reshape(1, -1), format="s16", layout="stereo")
+    assert frame_to_mono(stereo).tolist() == [2000] * 960
+    mono = av.AudioFrame.from_ndarray(left.reshape(1, -1), format="s16", layout="mono")
+    assert frame_to_mono(mono).tolist() == [1000] * 960
+    planar = av.AudioFrame.from_ndarray(np.stack([left, right]), format="s16p", layout="stereo")
+    assert frame_to_mono(planar).tolist() == [2000] * 960
