@@ -32,7 +32,7 @@ def frame_to_mono(frame: av.AudioFrame) -> Samples:
     """An s16 (packed or planar) audio frame as mono int16 samples."""
     if frame.format.name == "s16" and frame.layout.name == "stereo":
         # What aiortc's Opus decoder produces, for every track: the hot path, read in place.
-        both = np.frombuffer(frame.planes[0], dtype=np.int16, count=frame.samples * 2)
+        both = np.frombuffer(memoryview(frame.planes[0]), dtype=np.int16, count=frame.samples * 2)
         halved: Samples = (both[0::2] >> 1) + (both[1::2] >> 1)
         return halved
     data = frame.to_ndarray()
