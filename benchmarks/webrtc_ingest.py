@@ -29,7 +29,9 @@ script (the peer-signaling subset ``WebRTCPeer`` needs; each received audio trac
 read and decoded, and the burst detector runs on the decoded 48 kHz audio, timed when
 aiortc hands out the frame; the detector costs ~5 µs per frame, ~2% of the baseline's
 per-frame CPU). It runs on uvloop when installed, as uvicorn runs shoal. By default both
-run and a ratio table follows.
+run and a ratio table follows. The baseline keeps aiortc's default audio jitter buffer
+(four complete frames held back, ~80 ms); shoal holds one (see ``AUDIO_JITTER_PREFETCH``
+in ``shoal.endpoints.webrtc``), which is most of the latency difference.
 
 The server's asyncio loop runs on one core (aiortc decodes in a thread per track, but
 those threads mostly contend for the GIL), so once a server needs more than one core it
@@ -535,7 +537,7 @@ async def baseline_role(port: int) -> None:
 
 
 DRAIN_S = 2.0  # after the window, so that the bursts sent at its end can arrive
-LAGGING_P50_MS = 150  # aiortc's jitter buffer alone accounts for ~80 ms; a p50 beyond this means a growing backlog
+LAGGING_P50_MS = 150  # aiortc's default jitter buffer alone accounts for ~80 ms; a p50 beyond this means a growing backlog
 KEEP_LOGS_ON = False
 SERVER_LOG_LEVEL = "warning"
 KEEP_LOGS: list[Path] = []  # with --keep-logs, the log files of every process, printed at the end
