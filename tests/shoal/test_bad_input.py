@@ -87,7 +87,10 @@ async def test_frames_over_the_size_limit_close_the_socket(server: ServerProcess
     room = create_room(server)
     agent = await RawAgent.join(server, room)
     track = await agent.add_track()
-    await agent.send_audio(track, b"\0" * (2 << 20))
+    try:
+        await agent.send_audio(track, b"\0" * (2 << 20))
+    except ConnectionClosed:
+        pass  # the server may close while the 2 MiB frame is still being written
     code, _ = await agent.wait_closed()
     assert code == 1009
     await canary.assert_still_singing()
