@@ -67,6 +67,8 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from shoal.media.opus import encode_opus
+
 # --------------------------------------------------------------------------------------------
 # Marker audio: a quiet hum with a loud, frequency-coded burst every BURST_EVERY packets
 
@@ -112,20 +114,7 @@ def marker_packets(bitrate: int = 32000) -> list[bytes]:
         start = (block * BURST_EVERY + BURST_AT) * FRAME
         span = slice(start, start + BURST_PACKETS * FRAME)
         signal[span] = BURST_AMPLITUDE * np.sin(2 * np.pi * burst_hz(block % BURST_IDS) * t[span])
-    pcm = np.round(signal).astype(np.int16)
-    ctx = av.CodecContext.create("libopus", "w")
-    ctx.sample_rate = SAMPLE_RATE
-    ctx.layout = "mono"
-    ctx.format = "s16"
-    ctx.bit_rate = bitrate
-    ctx.options = {"application": "audio", "frame_duration": "20"}
-    packets: list[bytes] = []
-    for start in range(0, total, FRAME):
-        frame = av.AudioFrame.from_ndarray(pcm[start : start + FRAME].reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = start
-        packets.extend(bytes(p) for p in ctx.encode(frame))
-    packets.extend(bytes(p) for p in ctx.encode(None))
+    packets = encode_opus(np.round(signal).astype(np.int16), bitrate)
     return packets[PERIOD : 2 * PERIOD]
 
 

@@ -71,15 +71,22 @@ class OpusDecoder:
         return out.astype(np.int16)
 
 
+def opus_encoder_context(bitrate: int, application: str = "audio") -> Any:
+    """A libopus encoder for mono 48 kHz s16 in 20 ms frames (one packet per frame)."""
+    ctx = av.CodecContext.create("libopus", "w")
+    ctx.sample_rate = OPUS_RATE
+    ctx.layout = "mono"
+    ctx.format = "s16"
+    ctx.bit_rate = bitrate
+    ctx.options = {"application": application, "frame_duration": "20"}
+    return ctx
+
+
 class OpusEncoder:
-    """Encodes mono 48 kHz int16 in 20 ms frames to Opus packets (used by tests and tools)."""
+    """Encodes mono 48 kHz int16 to Opus packets, 20 ms each (tests, tools, load generators)."""
 
     def __init__(self, bitrate: int = 32000) -> None:
-        self._ctx = av.CodecContext.create("libopus", "w")
-        self._ctx.sample_rate = OPUS_RATE
-        self._ctx.layout = "mono"
-        self._ctx.format = "s16"
-        self._ctx.bit_rate = bitrate
+        self._ctx = opus_encoder_context(bitrate)
         self._pts = 0
 
     def encode(self, samples: Samples) -> list[bytes]:
@@ -88,6 +95,20 @@ class OpusEncoder:
         frame.pts = self._pts
         self._pts += samples.shape[0]
         return [bytes(packet) for packet in self._ctx.encode(frame)]
+
+    def flush(self) -> list[bytes]:
+        """The packets still held in the encoder (its look-ahead)."""
+        return [bytes(packet) for packet in self._ctx.encode(None)]
+
+
+def encode_opus(samples: Samples, bitrate: int = 32000) -> list[bytes]:
+    """A whole mono 48 kHz signal as 20 ms Opus packets (padded to a whole frame)."""
+    frame = OpusPacketizer.FRAME
+    padded = np.zeros(-(-len(samples) // frame) * frame, dtype=np.int16)
+    padded[: len(samples)] = samples
+    encoder = OpusEncoder(bitrate)
+    packets = [p for start in range(0, len(padded), frame) for p in encoder.encode(padded[start : start + frame])]
+    return packets + encoder.flush()
 
 
 class OpusPacketizer:
@@ -102,12 +123,7 @@ class OpusPacketizer:
     GAP_S = 0.1
 
     def __init__(self, bitrate: int = 48000) -> None:
-        self._ctx = av.CodecContext.create("libopus", "w")
-        self._ctx.sample_rate = OPUS_RATE
-        self._ctx.layout = "mono"
-        self._ctx.format = "s16"
-        self._ctx.bit_rate = bitrate
-        self._ctx.options = {"application": "voip", "frame_duration": "20"}
+        self._ctx = opus_encoder_context(bitrate, application="voip")
         self._pending = np.zeros(0, dtype=np.int16)
         self._in_pts = 0
         self._pts = 0

@@ -64,7 +64,7 @@ from fishjam._proto.media_events import shared_pb2
 from fishjam._proto.media_events.peer import peer_pb2
 from fishjam._proto.media_events.server import server_pb2
 from shoal import __version__
-from shoal.media.opus import packet_samples
+from shoal.media.opus import encode_opus, packet_samples
 
 logger = logging.getLogger(__name__)
 
@@ -471,20 +471,9 @@ class OpusPacketSource(_PacedAudioSource):
 
 def encode_opus_tone(freq: float, seconds: float, amplitude: int = 8000, bitrate: int = 32000) -> list[bytes]:
     """A sine tone encoded with libopus: 48 kHz mono, one 20 ms frame per packet."""
-    ctx = av.CodecContext.create("libopus", "w")
-    ctx.sample_rate = SAMPLE_RATE
-    ctx.layout = "mono"
-    ctx.format = "s16"
-    ctx.bit_rate = bitrate
-    ctx.options = {"application": "audio", "frame_duration": "20"}
     total = math.ceil(seconds * SAMPLE_RATE / FRAME_SAMPLES) * FRAME_SAMPLES
     signal = np.round(amplitude * np.sin(2 * np.pi * freq * np.arange(total) / SAMPLE_RATE)).astype(np.int16)
-    packets: list[bytes] = []
-    for start in range(0, total, FRAME_SAMPLES):
-        frame = _audio_frame(signal[start : start + FRAME_SAMPLES], 1, SAMPLE_RATE, start)
-        packets.extend(bytes(p) for p in ctx.encode(frame))
-    packets.extend(bytes(p) for p in ctx.encode(None))
-    return packets
+    return encode_opus(signal, bitrate)
 
 
 # --------------------------------------------------------------------------------------------
