@@ -329,7 +329,7 @@ class SentTrack:
 
 
 async def generator_role() -> None:
-    from shoal.testing.peer import OpusPacketSource, WebRTCPeer
+    from shoal.testing import OpusPacketSource, WebRTCPeer
 
     reader = await stdin_reader()
     config = json.loads(await reader.readline())

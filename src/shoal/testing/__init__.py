@@ -1,9 +1,7 @@
 """Tools for testing against a real shoal server: start one, and join its rooms as a WebRTC peer."""
 
 from shoal.testing.peer import (
-    GeneratorSource,
     LocalTrack,
-    OpusPacketSource,
     PeerAuthError,
     PeerClosedError,
     PeerError,
@@ -13,12 +11,16 @@ from shoal.testing.peer import (
     Recording,
     RemoteEndpoint,
     RemoteTrack,
-    ToneSource,
-    WavSource,
     WebRTCPeer,
-    encode_opus_tone,
 )
 from shoal.testing.server import ServerProcess, free_port, start_server
+from shoal.testing.sources import (
+    GeneratorSource,
+    OpusPacketSource,
+    ToneSource,
+    WavSource,
+    encode_opus_tone,
+)
 
 __all__ = [
     "GeneratorSource",
