@@ -121,7 +121,7 @@ async def test_a_peer_hears_the_agent_as_an_ordinary_remote_track(
     assert remote.metadata == {"type": "microphone", "voice": "bot"}
     freq, level = await heard(remote)
     assert abs(freq - 880) < 10 and level > 1000
-    assert alice.protocol_errors == [] or not list(alice.protocol_errors)
+    assert not alice.protocol_errors, list(alice.protocol_errors)
     await agent.close()
 
 
@@ -263,7 +263,7 @@ async def test_clients_see_endpoints_tracks_and_metadata_in_order(
     removed = await alice.wait_for_event("endpoint_removed", since=mark)
     tracks_gone = await alice.wait_for_event("tracks_removed", since=mark)
     assert tracks_gone.seq < removed.seq, "tracks_removed must come before endpoint_removed"
-    assert alice.protocol_errors == [] or not list(alice.protocol_errors)
+    assert not alice.protocol_errors, list(alice.protocol_errors)
     assert not list(alice.protocol_warnings), list(alice.protocol_warnings)
 
 

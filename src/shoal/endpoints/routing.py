@@ -33,7 +33,7 @@ class Receiver(Protocol):
         """Start receiving ``track`` (called once per track until unsubscribed)."""
 
     def unsubscribe(self, track_id: str, fanout: TrackFanout) -> None:
-        """Stop receiving a track (it was removed, or the receiver may no longer have it)."""
+        """Stop receiving a track (it was removed): detach whatever sink was attached to ``fanout``."""
 
 
 @dataclass
@@ -61,7 +61,6 @@ class MediaRouter:
             receiver = self._receivers.get(receiver_id)
             if receiver is not None:
                 receiver.unsubscribe(track_id, publication.fanout)
-            publication.fanout.detach(receiver_id)
 
     def add_receiver(self, receiver: Receiver) -> None:
         self._receivers[receiver.peer_id] = receiver

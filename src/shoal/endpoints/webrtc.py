@@ -41,6 +41,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from shoal.domain.manager import RoomManager
 from shoal.domain.model import Peer, PeerType, Track, TrackKind
+from shoal.endpoints.agent import parse_metadata
 from shoal.endpoints.routing import MediaRouter
 from shoal.errors import ShoalError
 from shoal.media.fanout import OpusOut, TrackFanout
@@ -195,8 +196,8 @@ class WebRTCEndpoint:
         if inbound is None or not self._manager.update_track_metadata(self.room_id, self.peer_id, track_id, metadata):
             log.info("peer %s: metadata update for unknown track %s ignored", self.peer_id, track_id)
             return
-        if inbound.wrap is not None:
-            inbound.wrap.update_metadata(json.dumps(metadata, separators=(",", ":")))
+        if inbound.wrap is not None:  # the same JSON text the notifications carry
+            inbound.wrap.update_metadata(self._manager.peer(self.room_id, self.peer_id).tracks[track_id].metadata_json)
 
     def _leave(self) -> None:
         log.info("peer %s left the media session (disconnect)", self.peer_id)
@@ -345,8 +346,7 @@ class WebRTCEndpoint:
             if transceiver is None or transceiver._offerDirection not in ("recvonly", "sendrecv"):
                 continue  # not a sending m-line (removed tracks are inactive)
             live[mid] = track_id
-            known = self._inbound.get(track_id)
-            if known is None and mid not in self._own_mids:
+            if track_id not in self._inbound:
                 kind = TrackKind.VIDEO if transceiver.kind == "video" else TrackKind.AUDIO
                 new.append((_Inbound(track_id, mid, kind), offer.track_id_to_metadata_json.get(track_id, "")))
         gone = [track_id for track_id, inbound in self._inbound.items() if live.get(inbound.mid) != track_id]
@@ -387,11 +387,7 @@ class WebRTCEndpoint:
         if remote is None:
             log.warning("peer %s: no receiver for m-line %s (track %s)", self.peer_id, inbound.mid, inbound.track_id)
             return
-        try:
-            metadata = parse_json_text(metadata_json)
-        except json.JSONDecodeError:
-            metadata = metadata_json
-        track = Track(inbound.track_id, self.peer_id, inbound.kind, metadata)
+        track = Track(inbound.track_id, self.peer_id, inbound.kind, parse_metadata(metadata_json))
         if inbound.kind is TrackKind.AUDIO and transceiver is not None:
             shorten_audio_jitter_buffer(transceiver.receiver)
             inbound.wrap = TrackDataWrap(self.peer_id, track.id, track.kind, track.metadata_json)

@@ -20,7 +20,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from shoal.media.pcm import Resampler, Samples
+from shoal.media.pcm import Resampler, Samples, to_mono
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +36,9 @@ def frame_to_mono(frame: av.AudioFrame) -> Samples:
         halved: Samples = (both[0::2] >> 1) + (both[1::2] >> 1)
         return halved
     data = frame.to_ndarray()
-    channels = len(frame.layout.channels)
     if frame.format.is_planar:
-        data = data.T
-    samples = data.reshape(-1, channels) if channels > 1 else data.reshape(-1)
-    if channels == 1:
-        return np.asarray(samples, dtype=np.int16)
-    mixed: Samples = (samples.astype(np.int32).sum(axis=1) // channels).astype(np.int16)
-    return mixed
+        data = data.T  # channels × samples → interleaved
+    return to_mono(np.ascontiguousarray(data, dtype="<i2").tobytes(), len(frame.layout.channels))
 
 
 async def read_audio(track: MediaStreamTrack, rate: int, deliver: Callable[[Samples], None], name: str) -> int:

@@ -68,10 +68,10 @@ async def serve_peer(ws: WebSocket, shoal: Shoal) -> None:
 
     async def handle(frame: Frame) -> ProtocolError | None:
         event = codec.receive(frame)
-        if event is None or isinstance(event, StatsReport):
-            return None
-        if isinstance(event, ProtocolError | PeerAuthRequested):
-            return event if isinstance(event, ProtocolError) else ProtocolError(CLOSE_POLICY, "already authenticated")
+        if isinstance(event, ProtocolError):
+            return event
+        if event is None or isinstance(event, StatsReport | PeerAuthRequested):
+            return None  # the codec itself refuses a second auth_request
         return await endpoint.handle(event)
 
     error: ProtocolError | None = None
