@@ -78,6 +78,8 @@ class AgentEndpoint:
         self._outbox.put(frame)
 
     def subscribe(self, track: Track, fanout: TrackFanout) -> None:
+        if track.kind is not TrackKind.AUDIO:
+            return  # agents hear audio; video reaches them only as captured images
         fanout.attach(self.peer_id, PcmOut(self.sample_rate), self.deliver)
 
     def unsubscribe(self, track_id: str, fanout: TrackFanout) -> None:

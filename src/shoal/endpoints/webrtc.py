@@ -11,15 +11,20 @@ keeps the invariants the official client depends on (peer-signaling.md §3.6):
 * the answer maps the client's own mids and every server-sent mid (I4), each server-sent
   m-line with its own stream id (I5).
 
-Inbound audio is decoded by aiortc once per track and fanned out (agents get PCM, other
-participants get Opus encoded once). Outbound tracks are fed by their fan-out's Opus
-branch into one ``PacketTrack`` per m-line.
+Media is forwarded, not transcoded: every inbound track gets an ``RtpTap`` in its aiortc
+receiver, and each other participant an ``RtpForwarder`` on its m-line that rewrites the
+publisher's RTP for that connection. Audio is decoded once per track, and only while
+agents listen; video is decoded only for image captures. Tracks an agent publishes reach
+participants as Opus encoded once per track, through one ``PacketTrack`` per m-line.
+
+One video codec per room (the room's ``videoCodec``): every video m-line is answered with
+it alone, so packets can be forwarded as they are. Audio m-lines are answered with Opus
+alone. In audio-only rooms video m-lines are answered ``inactive`` and never become tracks.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -31,22 +36,27 @@ from typing import Any, Protocol
 from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
+    RTCRtpCodecParameters,
     RTCRtpReceiver,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
+from aiortc.codecs import is_rtx
 from aiortc.jitterbuffer import JitterBuffer
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
 from shoal.domain.manager import RoomManager
-from shoal.domain.model import Peer, PeerType, Track, TrackKind
+from shoal.domain.model import Peer, PeerType, RoomType, Track, TrackKind, VideoCodec
 from shoal.endpoints.agent import parse_metadata
 from shoal.endpoints.routing import MediaRouter
 from shoal.errors import ShoalError
-from shoal.media.fanout import OpusOut, TrackFanout
+from shoal.media.fanout import OpusOut, RtpOut, TrackFanout
+from shoal.media.forward import KeyframeRequester, RtpForwarder, RtpTap
+from shoal.media.keyframes import keyframe_start
 from shoal.media.opus import OPUS_RATE
 from shoal.media.rtc import PacketTrack, read_audio
+from shoal.media.snapshot import VideoSnapshots
 from shoal.protocol import peer as proto
 from shoal.protocol.agent import TrackDataWrap
 from shoal.protocol.base import CLOSE_INVALID_DATA, ProtocolError
@@ -54,6 +64,13 @@ from shoal.protocol.base import CLOSE_INVALID_DATA, ProtocolError
 log = logging.getLogger(__name__)
 
 MAX_BUFFERED_CANDIDATES = 64
+
+AUDIO_ONLY_ROOMS = (RoomType.AUDIO_ONLY, RoomType.AUDIO_ONLY_LIVESTREAM)
+CODEC_NAMES = {VideoCodec.H264: "H264", VideoCodec.VP8: "VP8"}
+VIDEO_JITTER_CAPACITY = 128
+"""Packets aiortc's video jitter buffer holds while a capture decodes (aiortc: 512). A lost
+packet that is never recovered stalls decoding until the buffer overflows; 128 packets
+keeps that stall short."""
 
 
 class Directory(Protocol):
@@ -85,7 +102,14 @@ class _Outbound:
     state: str = "pending"  # pending → announced → attached; or removed
     mid: str | None = None
     sender_track: PacketTrack | None = None
+    forwarder: RtpForwarder | None = None
     transceiver: RTCRtpTransceiver | None = None
+
+    def stop(self) -> None:
+        if self.sender_track is not None:
+            self.sender_track.stop()
+        if self.forwarder is not None:
+            self.forwarder.close()
 
 
 @dataclass
@@ -98,6 +122,7 @@ class _Inbound:
     reader: asyncio.Task[None] | None = None
     fanout: TrackFanout | None = None
     wrap: TrackDataWrap | None = None
+    snapshots: VideoSnapshots | None = None
 
 
 @dataclass
@@ -144,6 +169,7 @@ class WebRTCEndpoint:
         self._used_mids: set[str] = set()
         self._own_mids: dict[str, str] = {}
         self._inbound: dict[str, _Inbound] = {}
+        self._rejected_mids: set[str] = set()
         self._ice_deadline: asyncio.TimerHandle | None = None
 
     # client events ---------------------------------------------------------------------
@@ -244,8 +270,7 @@ class WebRTCEndpoint:
             return
         fanout.detach(self._sink_key)
         previous, outbound.state = outbound.state, "removed"
-        if outbound.sender_track is not None:
-            outbound.sender_track.stop()
+        outbound.stop()
         if outbound.transceiver is not None:
             outbound.transceiver.direction = "inactive"
         if previous in ("announced", "attached") and not self.closed:
@@ -309,7 +334,7 @@ class WebRTCEndpoint:
         for candidate in self._candidates:
             await self._apply_candidate(candidate)
         self._candidates.clear()
-        _prefer_opus(pc)
+        self._restrict_codecs(pc)
 
         new_inbound, gone_inbound = self._reconcile_inbound(pc, offer)
         self._attach_announced(pc)
@@ -334,6 +359,32 @@ class WebRTCEndpoint:
         self._finish_negotiation()
         return None
 
+    def _restrict_codecs(self, pc: RTCPeerConnection) -> None:
+        """Opus for audio and the room's codec for video, so RTP can be forwarded as it is.
+
+        A video m-line without the room's codec, or any video m-line in an audio-only room,
+        is answered ``inactive`` and never becomes a track.
+        """
+        config = self._manager.room(self.room_id).config
+        for transceiver in pc.getTransceivers():
+            if transceiver.mid is None or transceiver.mid in self._rejected_mids:
+                continue
+            if transceiver.kind == "audio":
+                keep = only_codec(transceiver._codecs, "OPUS")
+                why = "no Opus"
+            elif config.room_type in AUDIO_ONLY_ROOMS:
+                keep, why = [], f"the room is {config.room_type.value}"
+            else:
+                keep = only_codec(transceiver._codecs, CODEC_NAMES[config.video_codec])
+                why = f"no {CODEC_NAMES[config.video_codec]} (the room's video codec)"
+            if keep:
+                transceiver._codecs = keep
+                continue
+            self._rejected_mids.add(transceiver.mid)
+            transceiver.direction = "inactive"
+            log.warning("peer %s: %s m-line %s rejected (answered inactive): %s",
+                        self.peer_id, transceiver.kind, transceiver.mid, why)
+
     def _reconcile_inbound(
         self, pc: RTCPeerConnection, offer: proto.SdpOffer
     ) -> tuple[list[tuple[_Inbound, str]], list[str]]:
@@ -345,6 +396,8 @@ class WebRTCEndpoint:
             transceiver = by_mid.get(mid)
             if transceiver is None or transceiver._offerDirection not in ("recvonly", "sendrecv"):
                 continue  # not a sending m-line (removed tracks are inactive)
+            if mid in self._rejected_mids:
+                continue
             live[mid] = track_id
             if track_id not in self._inbound:
                 kind = TrackKind.VIDEO if transceiver.kind == "video" else TrackKind.AUDIO
@@ -359,7 +412,7 @@ class WebRTCEndpoint:
         free = [
             t for t in pc.getTransceivers()
             if t.mid is not None and t.mid not in self._used_mids and t._offerDirection == "sendonly"
-            and t.currentDirection is None
+            and t.currentDirection is None and t.mid not in self._rejected_mids
         ]
         for outbound in self._outbound.values():
             if outbound.state != "announced":
@@ -370,48 +423,83 @@ class WebRTCEndpoint:
                 log.warning("peer %s: the offer has no free %s m-line for track %s", self.peer_id, kind, outbound.track.id)
                 continue
             free.remove(transceiver)
-            sender_track = PacketTrack(f"{self.peer_id}<-{outbound.track.id}")
-            transceiver.sender.replaceTrack(sender_track)
+            name = f"{self.peer_id}<-{outbound.track.id}"
+            if outbound.fanout.forwards_rtp:  # a participant's track: forward its RTP
+                forwarder = RtpForwarder(transceiver.sender, name, outbound.fanout.request_keyframe)
+                forwarder.install()
+                outbound.forwarder = forwarder
+                outbound.fanout.attach(self._sink_key, RtpOut(), forwarder.put)
+            else:  # an agent's track: Opus encoded once by its fan-out
+                sender_track = PacketTrack(name)
+                transceiver.sender.replaceTrack(sender_track)
+                outbound.sender_track = sender_track
+                outbound.fanout.attach(self._sink_key, OpusOut(), sender_track.put)
             transceiver.sender._stream_id = str(uuid.uuid4())  # one MediaStream per track (I5)
             transceiver.direction = "sendonly"
             outbound.state, outbound.mid = "attached", transceiver.mid
-            outbound.sender_track, outbound.transceiver = sender_track, transceiver
+            outbound.transceiver = transceiver
             self._used_mids.add(transceiver.mid)
-            outbound.fanout.attach(self._sink_key, OpusOut(), sender_track.put)
 
     # inbound tracks --------------------------------------------------------------------
 
     def _publish_inbound(self, pc: RTCPeerConnection, inbound: _Inbound, metadata_json: str) -> None:
         transceiver = next((t for t in pc.getTransceivers() if t.mid == inbound.mid), None)
         remote = transceiver.receiver.track if transceiver is not None else None
-        if remote is None:
+        if transceiver is None or remote is None:
             log.warning("peer %s: no receiver for m-line %s (track %s)", self.peer_id, inbound.mid, inbound.track_id)
             return
         track = Track(inbound.track_id, self.peer_id, inbound.kind, parse_metadata(metadata_json))
-        if inbound.kind is TrackKind.AUDIO and transceiver is not None:
-            shorten_audio_jitter_buffer(transceiver.receiver)
+        name = f"peer {self.peer_id} track {track.id}"
+        receiver = transceiver.receiver
+        tap: RtpTap
+        if inbound.kind is TrackKind.AUDIO:
             inbound.wrap = TrackDataWrap(self.peer_id, track.id, track.kind, track.metadata_json)
-            inbound.fanout = TrackFanout(OPUS_RATE, inbound.wrap)
-            self._router.publish(self.room_id, track.id, inbound.fanout)
+            fanout = TrackFanout(OPUS_RATE, inbound.wrap, upstream=_NoKeyframes())
+            tap = RtpTap(
+                fanout.deliver_rtp,
+                lambda: fanout.needs_pcm,
+                lambda: JitterBuffer(capacity=16, prefetch=AUDIO_JITTER_PREFETCH),
+            )
+        else:
+            codec_name = CODEC_NAMES[self._manager.room(self.room_id).config.video_codec]
+            requester = KeyframeRequester(receiver, lambda: tap.ssrc)  # the tap follows
+            fanout = TrackFanout(OPUS_RATE, _no_wrap, upstream=requester)
+            inbound.snapshots = VideoSnapshots(name, fanout.request_keyframe)
+            tap = RtpTap(
+                fanout.deliver_rtp,
+                inbound.snapshots.decode_wanted,
+                lambda: JitterBuffer(capacity=VIDEO_JITTER_CAPACITY, is_video=True),
+                lambda packet: keyframe_start(codec_name, packet.payload),
+            )
+        if not install_tap(receiver, tap):
+            log.error("%s: cannot forward: aiortc's receiver has no jitter buffer where expected", name)
+            return
+        inbound.fanout = fanout
+        self._router.publish(self.room_id, track.id, fanout)
         try:
             self._manager.add_track(self.room_id, self.peer_id, track)
         except ShoalError as exc:
             log.warning("peer %s: track %s ignored: %s", self.peer_id, track.id, exc.message)
-            if inbound.fanout is not None:
-                self._router.unpublish(track.id)
+            self._router.unpublish(track.id)
             return
         self._inbound[track.id] = inbound
         inbound.reader = asyncio.get_running_loop().create_task(
-            self._read(remote, inbound), name=f"read-{self.peer_id}-{track.id}"
+            self._read(remote, inbound, name), name=f"read-{self.peer_id}-{track.id}"
         )
 
-    async def _read(self, remote: MediaStreamTrack, inbound: _Inbound) -> None:
-        name = f"peer {self.peer_id} track {inbound.track_id}"
-        if inbound.fanout is not None:
+    async def _read(self, remote: MediaStreamTrack, inbound: _Inbound, name: str) -> None:
+        if inbound.snapshots is not None:
+            frames = await inbound.snapshots.read(remote)
+        elif inbound.fanout is not None:
             frames = await read_audio(remote, OPUS_RATE, inbound.fanout.deliver, name)
         else:
-            frames = await _drain(remote)
-        log.info("%s: media ended after %d frames", name, frames)
+            return
+        log.info("%s: media ended after %d decoded frames", name, frames)
+
+    def snapshots(self, track_id: str) -> VideoSnapshots | None:
+        """Image capture of one of this participant's video tracks (for agents)."""
+        inbound = self._inbound.get(track_id)
+        return inbound.snapshots if inbound is not None else None
 
     def _remove_inbound(self, track_id: str) -> None:
         inbound = self._inbound.pop(track_id, None)
@@ -473,8 +561,7 @@ class WebRTCEndpoint:
                 handle.cancel()
         for outbound in self._outbound.values():
             outbound.fanout.detach(self._sink_key)
-            if outbound.sender_track is not None:
-                outbound.sender_track.stop()
+            outbound.stop()
         self._outbound.clear()
         for inbound in self._inbound.values():
             if inbound.reader is not None:
@@ -502,7 +589,7 @@ def sdp_syntax_problem(sdp: str) -> str | None:
 
 
 AUDIO_JITTER_PREFETCH = 1
-"""Complete frames aiortc's jitter buffer holds back before releasing one (aiortc: 4).
+"""Complete frames the audio jitter buffer holds back before releasing one (aiortc: 4).
 
 The buffer releases frames when packets arrive, so holding more back does not smooth
 anything for an agent; it only delays every frame. With 1, a frame is released as soon as
@@ -510,32 +597,35 @@ the next packet shows it is complete: 60 ms less latency, same tolerance of reor
 and loss (both are bounded by the buffer's 16-packet capacity).
 """
 
-
-def shorten_audio_jitter_buffer(receiver: RTCRtpReceiver) -> None:
-    attribute = "_RTCRtpReceiver__jitter_buffer"
-    if isinstance(getattr(receiver, attribute, None), JitterBuffer):
-        setattr(receiver, attribute, JitterBuffer(capacity=16, prefetch=AUDIO_JITTER_PREFETCH))
-    else:  # a newer aiortc changed its internals: keep its default rather than break
-        log.warning("aiortc's receiver has no jitter buffer where expected; using its default latency")
+_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 
 
-def _prefer_opus(pc: RTCPeerConnection) -> None:
-    """Audio m-lines carry Opus only: outbound packets are Opus whatever the offer lists first."""
-    for transceiver in pc.getTransceivers():
-        if transceiver.kind == "audio":
-            opus = [c for c in transceiver._codecs if c.mimeType.lower() == "audio/opus"]
-            if opus:
-                transceiver._codecs = opus
+def install_tap(receiver: RTCRtpReceiver, tap: RtpTap) -> bool:
+    """Put ``tap`` where aiortc's receiver keeps its jitter buffer (False if aiortc changed)."""
+    if not isinstance(getattr(receiver, _JITTER_BUFFER, None), JitterBuffer):
+        return False
+    setattr(receiver, _JITTER_BUFFER, tap)
+    return True
 
 
-async def _drain(track: MediaStreamTrack) -> int:
-    """Read and drop frames (video is not routed yet; aiortc would queue it without bound)."""
-    frames = 0
-    with contextlib.suppress(MediaStreamError):
-        while True:
-            await track.recv()
-            frames += 1
-    return frames
+class _NoKeyframes:
+    """Audio has no keyframes to ask for."""
+
+    def request_keyframe(self) -> None:
+        pass
+
+
+def only_codec(codecs: list[RTCRtpCodecParameters], name: str) -> list[RTCRtpCodecParameters]:
+    """The offer's variants of one codec (H.264 constrained baseline first) and their RTX."""
+    primary = [c for c in codecs if c.name.upper() == name]
+    primary.sort(key=lambda c: 0 if str(c.parameters.get("profile-level-id", "")).lower().startswith("42e0") else 1)
+    types = {c.payloadType for c in primary}
+    rtx = [c for c in codecs if is_rtx(c) and c.parameters.get("apt") in types]
+    return primary + rtx if primary else []
+
+
+def _no_wrap(pcm: bytes) -> bytes:
+    raise RuntimeError("video tracks carry no PCM")
 
 
 def _log_close_error(task: asyncio.Task[None]) -> None:

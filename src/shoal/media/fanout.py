@@ -1,18 +1,22 @@
-"""TrackFanout: one per published audio track; converts once per output format.
+"""TrackFanout: one per published track; converts once per output format.
 
 Receivers ask for an output format: agents want ``TrackData`` messages with PCM at their
-rate (``PcmOut``), WebRTC participants want Opus packets (``OpusOut``). Sinks are grouped
-by format; each 20 ms mono frame is converted once per format — resampled and wrapped, or
-encoded to Opus — and the same object is handed to every sink of that format. Subscribe
-and unsubscribe rebuild immutable tuples, so delivery iterates a snapshot that nothing
-mutates.
+rate (``PcmOut``), WebRTC participants want Opus packets (``OpusOut``) of a track an agent
+publishes, or the publisher's own RTP packets (``RtpOut``) of a track a participant
+publishes — forwarded, never transcoded. Sinks are grouped by format; each 20 ms mono
+frame is converted once per format — resampled and wrapped, or encoded to Opus — and the
+same object is handed to every sink of that format. Subscribe and unsubscribe rebuild
+immutable tuples, so delivery iterates a snapshot that nothing mutates.
+
+A fan-out of a participant's track also carries the way back to its publisher
+(``Upstream``): receivers that need a keyframe ask through it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from shoal.media.opus import OPUS_RATE, OpusPacketizer
 from shoal.media.pcm import Resampler, Samples
@@ -36,10 +40,24 @@ class OpusOut:
     """Opus packets (``av.Packet``, 48 kHz, 20 ms) for WebRTC senders."""
 
 
-Output = PcmOut | OpusOut
+@dataclass(frozen=True)
+class RtpOut:
+    """The publisher's RTP packets (``aiortc.rtp.RtpPacket``), as received, for forwarders."""
+
+
+Output = PcmOut | OpusOut | RtpOut
+
+
+class Upstream(Protocol):
+    """The publisher of a forwarded track, as its receivers see it."""
+
+    def request_keyframe(self) -> None:
+        """Ask the publisher for a keyframe (rate-limited by the publisher's side)."""
 
 
 class _Converter:
+    """Turns a mono PCM frame into zero or more items of one output format."""
+
     def convert(self, frame: Samples) -> list[Any]:
         raise NotImplementedError
 
@@ -76,13 +94,41 @@ class _Branch:
         self.snapshot = tuple(self.sinks.values())
 
 
+class _Forwarding(_Converter):
+    """The RTP branch: packets are delivered as they are (``deliver_rtp``), never converted."""
+
+    def convert(self, frame: Samples) -> list[Any]:
+        return []
+
+
 class TrackFanout:
-    def __init__(self, source_rate: int, wrap: Wrap) -> None:
+    def __init__(self, source_rate: int, wrap: Wrap, upstream: Upstream | None = None) -> None:
         self.source_rate = source_rate
         self._wrap = wrap
+        self.upstream = upstream
         self._branches: dict[Output, _Branch] = {}
         self._output_of: dict[str, Output] = {}
+        self._rtp: tuple[Sink, ...] = ()
         self.delivered_messages = 0
+
+    @property
+    def forwards_rtp(self) -> bool:
+        """The track comes from a WebRTC publisher: receivers take its RTP as it is."""
+        return self.upstream is not None
+
+    @property
+    def needs_pcm(self) -> bool:
+        """Some receiver wants decoded audio (an agent, or Opus re-encoding)."""
+        return any(not isinstance(output, RtpOut) for output in self._branches)
+
+    def request_keyframe(self) -> None:
+        if self.upstream is not None:
+            self.upstream.request_keyframe()
+
+    def deliver_rtp(self, packet: Any) -> None:
+        """Hand a publisher's RTP packet to every forwarder (each rewrites it for its receiver)."""
+        for sink in self._rtp:
+            sink(packet)
 
     @property
     def receiver_ids(self) -> set[str]:
@@ -99,6 +145,7 @@ class TrackFanout:
         branch.sinks[receiver_id] = sink
         branch.rebuild()
         self._output_of[receiver_id] = output
+        self._rebuild_rtp()
 
     def detach(self, receiver_id: str) -> None:
         output = self._output_of.pop(receiver_id, None)
@@ -110,11 +157,16 @@ class TrackFanout:
             branch.rebuild()
         else:
             del self._branches[output]
+        self._rebuild_rtp()
+
+    def _rebuild_rtp(self) -> None:
+        branch = self._branches.get(RtpOut())
+        self._rtp = branch.snapshot if branch is not None else ()
 
     def deliver(self, frame: Samples) -> None:
         """Convert ``frame`` (mono, at ``source_rate``) once per format and hand it out."""
         for branch in tuple(self._branches.values()):
-            for item in branch.converter.convert(frame):
+            for item in branch.converter.convert(frame):  # nothing for the RTP branch
                 for sink in branch.snapshot:
                     sink(item)
                 self.delivered_messages += len(branch.snapshot)
@@ -122,4 +174,6 @@ class TrackFanout:
     def _converter(self, output: Output) -> _Converter:
         if isinstance(output, PcmOut):
             return _PcmConverter(self.source_rate, output.rate, self._wrap)
+        if isinstance(output, RtpOut):
+            return _Forwarding()
         return _OpusConverter(self.source_rate)

@@ -1,0 +1,308 @@
+"""RTP forwarding (the SFU path): a publisher's packets go to every receiver as they came.
+
+* ``RtpTap`` takes the place of aiortc's jitter buffer in a publisher's ``RTCRtpReceiver``.
+  aiortc has already decrypted the packet, kept receiver statistics, unwrapped RTX and sent
+  NACKs for gaps; the tap hands each packet to the track's fan-out at once and feeds a real
+  jitter buffer (and so aiortc's decoder) only while someone needs decoded media: agents for
+  audio, an image capture for video.
+* ``RtpForwarder`` sends one track to one receiver through an aiortc ``RTCRtpSender`` that
+  otherwise stays idle: it rewrites SSRC, payload type, sequence numbers, timestamps and
+  header extensions for that receiver's connection, keeps a history to answer the receiver's
+  NACKs (as RTX when negotiated), passes its PLI/FIR up to the publisher, and starts a video
+  receiver on a keyframe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from aiortc import RTCRtpSender
+from aiortc.clock import current_ntp_time
+from aiortc.codecs import is_rtx
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcrtpparameters import RTCRtpSendParameters
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket, wrap_rtx
+
+from shoal.media.keyframes import keyframe_start
+
+log = logging.getLogger(__name__)
+
+SEND_QUEUE = {"audio": 50, "video": 256}
+"""Serialized packets waiting for the socket, per receiver. Full means the event loop is
+far behind: the oldest packet is dropped (and counted); a video receiver NACKs it and is
+answered from the history."""
+
+HISTORY = 512
+"""Sent packets kept per receiver for retransmission: ~2 s of 1 Mbit/s video."""
+
+
+def _seq_before(a: int, b: int) -> bool:
+    """RTP sequence arithmetic: ``a`` comes before ``b`` (mod 2^16)."""
+    return a != b and ((b - a) & 0xFFFF) < 0x8000
+
+
+class RtpTap:
+    """The jitter-buffer slot of a publisher's receiver: forward every packet, decode on demand."""
+
+    def __init__(
+        self,
+        deliver: Callable[[RtpPacket], None],
+        decode_wanted: Callable[[], bool],
+        make_buffer: Callable[[], JitterBuffer],
+        decodable_start: Callable[[RtpPacket], bool] = lambda packet: True,
+    ) -> None:
+        self._deliver = deliver
+        self._decode_wanted = decode_wanted
+        self._make_buffer = make_buffer
+        self._decodable_start = decodable_start
+        self._buffer: JitterBuffer | None = None
+        self.ssrc: int | None = None
+        self.packets = 0
+
+    @property
+    def capacity(self) -> int:
+        return self._buffer.capacity if self._buffer is not None else 0
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        self.ssrc = packet.ssrc
+        self.packets += 1
+        try:
+            self._deliver(packet)
+        except Exception:
+            log.exception("forwarding an RTP packet failed")
+        if not self._decode_wanted():
+            self._buffer = None  # a fresh buffer next time: no stale packets, new origin
+            return False, None
+        if self._buffer is None:
+            if not self._decodable_start(packet):
+                return False, None  # a decoder must start on a keyframe
+            self._buffer = self._make_buffer()
+        return self._buffer.add(packet)
+
+
+class KeyframeRequester:
+    """Sends PLI to a publisher for one of its video tracks, at most every ``min_interval`` s.
+
+    Receivers starting up and receivers that lost a picture all ask; one keyframe serves
+    them all, so requests within the interval are dropped (the encoder is busy making it).
+    """
+
+    def __init__(self, receiver: Any, ssrc: Callable[[], int | None], min_interval: float = 0.3) -> None:
+        self._receiver = receiver
+        self._ssrc = ssrc
+        self._min_interval = min_interval
+        self._loop = asyncio.get_running_loop()
+        self._last = float("-inf")
+        self.sent = 0
+
+    def request_keyframe(self) -> None:
+        now = self._loop.time()
+        ssrc = self._ssrc()
+        if ssrc is None or now - self._last < self._min_interval:
+            return
+        self._last = now
+        self.sent += 1
+        self._loop.create_task(self._receiver._send_rtcp_pli(ssrc))
+
+
+class IdleTrack(MediaStreamTrack):
+    """Keeps an aiortc sender's own encode loop parked: the forwarder sends for it."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._stopped = asyncio.Event()
+
+    async def recv(self) -> Any:
+        await self._stopped.wait()
+        raise MediaStreamError
+
+    def stop(self) -> None:
+        super().stop()
+        self._stopped.set()
+
+
+class RtpForwarder:
+    """One published track → one receiver's m-line."""
+
+    def __init__(self, sender: RTCRtpSender, name: str, request_keyframe: Callable[[], None]) -> None:
+        self.kind = sender.kind
+        self.name = name
+        self._sender = sender
+        self._request_keyframe = request_keyframe
+        self._configured = False
+        self._codec_name = ""
+        self._payload_type = 0
+        self._rtx_payload_type: int | None = None
+        self._rtx_seq = 0
+        self._mid: str | None = None
+        self._extensions = HeaderExtensionsMap()
+        self._queue: deque[bytes] = deque()
+        self._queue_max = SEND_QUEUE.get(self.kind, 256)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._history: dict[int, RtpPacket] = {}
+        # Rewriting state: None until the first packet is forwarded.
+        self._in_ssrc: int | None = None
+        self._first_in_seq = 0
+        self._seq_offset = 0
+        self._ts_offset = 0
+        self._next_out_seq = 0
+        self._next_out_ts = 0
+        self._started = False
+        self._sr_fields = hasattr(sender, "_RTCRtpSender__packet_count")
+        self.closed = False
+        # counters, logged at close
+        self.forwarded = 0
+        self.dropped = 0
+        self.retransmitted = 0
+        self.keyframe_requests = 0
+        self.waited_for_keyframe = 0
+
+    def install(self) -> None:
+        """Take over the sender: park its encoder loop, learn its parameters, answer its RTCP."""
+        sender = self._sender
+        sender.replaceTrack(IdleTrack(self.kind))
+        original_send = sender.send
+
+        async def send(parameters: RTCRtpSendParameters) -> None:
+            self.configure(parameters)
+            await original_send(parameters)
+
+        setattr(sender, "send", send)  # noqa: B010 - instance override of aiortc's method
+        setattr(sender, "_retransmit", self.retransmit)  # noqa: B010
+        setattr(sender, "_send_keyframe", self.keyframe_requested)  # noqa: B010
+
+    def configure(self, parameters: RTCRtpSendParameters) -> None:
+        if self._configured or self.closed:
+            return
+        primary = parameters.codecs[0]
+        self._codec_name = primary.name
+        self._payload_type = primary.payloadType or 0
+        for codec in parameters.codecs:
+            if is_rtx(codec) and codec.parameters.get("apt") == primary.payloadType:
+                self._rtx_payload_type = codec.payloadType
+        self._mid = parameters.muxId
+        self._extensions.configure(parameters)
+        self._next_out_seq = self._sender._ssrc & 0x7FFF  # any start below 2^15 avoids early wraps
+        self._next_out_ts = (self._sender._ssrc * 7919) & 0xFFFFFFFF
+        self._rtx_seq = self._sender._rtx_ssrc & 0x7FFF
+        self._configured = True
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"forward {self.name}")
+
+    # packets in ------------------------------------------------------------------------
+
+    def put(self, packet: RtpPacket) -> None:
+        """A packet from the publisher; rewritten and queued for this receiver (never blocks)."""
+        if not self._configured or self.closed or self._sender.transport.state != "connected":
+            return
+        if packet.ssrc != self._in_ssrc:
+            self._restart(packet.ssrc)
+        if not self._started:
+            if self.kind == "video" and not keyframe_start(self._codec_name, packet.payload):
+                self.waited_for_keyframe += 1
+                self._request_keyframe()
+                return
+            self._seq_offset = (self._next_out_seq - packet.sequence_number) & 0xFFFF
+            self._ts_offset = (self._next_out_ts - packet.timestamp) & 0xFFFFFFFF
+            self._first_in_seq = packet.sequence_number
+            self._started = True
+        elif _seq_before(packet.sequence_number, self._first_in_seq):
+            return  # reordered from before this receiver's start
+        out = RtpPacket(
+            payload_type=self._payload_type,
+            marker=packet.marker,
+            sequence_number=(packet.sequence_number + self._seq_offset) & 0xFFFF,
+            timestamp=(packet.timestamp + self._ts_offset) & 0xFFFFFFFF,
+            ssrc=self._sender._ssrc,
+            payload=packet.payload,
+        )
+        out.padding_size = packet.padding_size
+        out.extensions.mid = self._mid
+        out.extensions.abs_send_time = (current_ntp_time() >> 14) & 0x00FFFFFF
+        out.extensions.audio_level = packet.extensions.audio_level
+        self._history[out.sequence_number % HISTORY] = out
+        if _seq_before(self._next_out_seq, (out.sequence_number + 1) & 0xFFFF):
+            self._next_out_seq = (out.sequence_number + 1) & 0xFFFF
+            self._next_out_ts = out.timestamp
+        if len(self._queue) >= self._queue_max:
+            self._queue.popleft()
+            self.dropped += 1
+        self._queue.append(out.serialize(self._extensions))
+        self._note_sent(out)
+        self._wake.set()
+
+    def _restart(self, ssrc: int) -> None:
+        """A new inbound stream (first packet or a new SSRC): continue our numbering after the last."""
+        if self._in_ssrc is not None:
+            log.info("%s: the publisher's SSRC changed; restarting on the next keyframe", self.name)
+            self._next_out_ts = (self._next_out_ts + 3000) & 0xFFFFFFFF
+        self._in_ssrc = ssrc
+        self._started = False
+
+    # RTCP from the receiver (through the aiortc sender) ---------------------------------
+
+    async def retransmit(self, sequence_number: int) -> None:
+        packet = self._history.get(sequence_number % HISTORY)
+        if packet is None or packet.sequence_number != sequence_number or self.closed:
+            return
+        if self._rtx_payload_type is not None:
+            packet = wrap_rtx(packet, self._rtx_payload_type, self._rtx_seq, self._sender._rtx_ssrc)
+            self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+        self.retransmitted += 1
+        try:
+            await self._sender.transport._send_rtp(packet.serialize(self._extensions))
+        except ConnectionError:
+            pass
+
+    def keyframe_requested(self) -> None:
+        """The receiver sent PLI or FIR: only the publisher can produce a keyframe."""
+        self.keyframe_requests += 1
+        self._request_keyframe()
+
+    # sending ---------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        transport = self._sender.transport
+        while not self.closed:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                data = self._queue.popleft()
+                try:
+                    await transport._send_rtp(data)
+                except ConnectionError:
+                    self._queue.clear()
+                    break
+
+    def _note_sent(self, packet: RtpPacket) -> None:
+        """Keep aiortc's sender reports truthful (receivers use them for lip sync and stats)."""
+        self.forwarded += 1
+        if not self._sr_fields:
+            return
+        sender: Any = self._sender
+        sender._RTCRtpSender__ntp_timestamp = current_ntp_time()
+        sender._RTCRtpSender__rtp_timestamp = packet.timestamp
+        sender._RTCRtpSender__octet_count += len(packet.payload)
+        sender._RTCRtpSender__packet_count += 1
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._queue.clear()
+        self._wake.set()
+        track = self._sender.track
+        if track is not None:
+            track.stop()
+        log.info(
+            "%s: forwarded %d packets, retransmitted %d, dropped %d (queue full), "
+            "%d keyframe requests from the receiver, %d packets skipped waiting for a keyframe",
+            self.name, self.forwarded, self.retransmitted, self.dropped, self.keyframe_requests,
+            self.waited_for_keyframe,
+        )
