@@ -17,6 +17,7 @@ from typing import Any
 from shoal.auth import PeerTokens
 from shoal.domain import events as ev
 from shoal.domain.model import (
+    AUDIO_ONLY_ROOM_TYPES,
     Peer,
     PeerStatus,
     PeerType,
@@ -283,6 +284,8 @@ class RoomManager:
         peer = self.peer(room_id, peer_id)
         if room.find_track(track.id) is not None:
             raise InvalidRequest(f"Track id {track.id} is already in use in this room")
+        if track.kind is TrackKind.VIDEO and room.config.room_type in AUDIO_ONLY_ROOM_TYPES:
+            raise InvalidRequest(f"video tracks are not allowed in {room.config.room_type.value} rooms")
         peer.tracks[track.id] = track
         log.info("peer %s published %s track %s", peer_id, track.kind.value, track.id)
         self._publish(ev.TrackAdded(room_id, peer_id, _info(track)))

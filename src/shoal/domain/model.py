@@ -38,6 +38,10 @@ class RoomType(enum.Enum):
     AUDIO_ONLY_LIVESTREAM = "audio_only_livestream"
 
 
+AUDIO_ONLY_ROOM_TYPES = frozenset({RoomType.AUDIO_ONLY, RoomType.AUDIO_ONLY_LIVESTREAM})
+"""Rooms whose participants may publish audio only."""
+
+
 class VideoCodec(enum.Enum):
     H264 = "h264"
     VP8 = "vp8"

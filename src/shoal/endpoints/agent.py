@@ -8,6 +8,7 @@ to every subscribed agent in that agent's own format.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -21,6 +22,7 @@ from shoal.media.fanout import PcmOut, TrackFanout
 from shoal.media.outgoing import OutgoingAudio
 from shoal.media.pcm import PcmFormat
 from shoal.media.playout import OpusPlayout, PcmPlayout, Playout
+from shoal.media.snapshot import VideoSnapshots
 from shoal.media.trace import PlayoutTrace
 from shoal.protocol import agent as proto
 from shoal.protocol.base import CLOSE_POLICY
@@ -71,6 +73,7 @@ class AgentEndpoint:
         self._playout_max_seconds = playout_max_seconds
         self._tracks: dict[str, OutgoingAudio] = {}
         self._trace = trace
+        self._captures: dict[str, asyncio.Task[None]] = {}
 
     # receiving -------------------------------------------------------------------------
 
@@ -106,9 +109,34 @@ class AgentEndpoint:
                 else:
                     track.finish()
             case proto.CaptureImage(track_id):
-                log.info("agent %s: CaptureImage for %s: no video track to capture; ignored", self.peer_id, track_id)
+                self._capture(track_id)
             case proto.AuthRequested():
                 raise SessionError("already authenticated")
+
+    def _capture(self, track_id: str) -> None:
+        """Answer with one JPEG ``TrackImage`` of a participant's video track, when there is one.
+
+        The protocol has no error reply: a request for an unknown or audio track, or a second
+        request while one for the same track is pending, is logged and left unanswered
+        (the SDKs time out).
+        """
+        fanout = self._router.fanout(self.room_id, track_id)
+        snapshots = fanout.snapshots if fanout is not None else None
+        if snapshots is None:
+            log.info("agent %s: CaptureImage for %s ignored: not a participant's video track in this room",
+                     self.peer_id, track_id[:40])
+            return
+        if track_id in self._captures:
+            log.info("agent %s: CaptureImage for %s ignored: a capture is already pending", self.peer_id, track_id)
+            return
+        task = asyncio.get_running_loop().create_task(self._send_image(track_id, snapshots), name=f"capture {track_id}")
+        self._captures[track_id] = task
+        task.add_done_callback(lambda _: self._captures.pop(track_id, None))
+
+    async def _send_image(self, track_id: str, snapshots: VideoSnapshots) -> None:
+        data = await snapshots.jpeg()
+        if data is not None:
+            self._outbox.put(proto.track_image(track_id, "image/jpeg", data))
 
     def _track(self, track_id: str, what: str) -> OutgoingAudio:
         track = self._tracks.get(track_id)
@@ -168,4 +196,6 @@ class AgentEndpoint:
         """The socket ended: stop publishing (queued audio is dropped) and stop receiving."""
         for outgoing in list(self._tracks.values()):
             outgoing.stop()
+        for capture in list(self._captures.values()):
+            capture.cancel()
         self._router.remove_receiver(self)

@@ -62,6 +62,11 @@ class MediaRouter:
             if receiver is not None:
                 receiver.unsubscribe(track_id, publication.fanout)
 
+    def fanout(self, room_id: str, track_id: str) -> TrackFanout | None:
+        """The fan-out of a track published in ``room_id`` (None if unknown or elsewhere)."""
+        publication = self._publications.get(track_id)
+        return publication.fanout if publication is not None and publication.room_id == room_id else None
+
     def add_receiver(self, receiver: Receiver) -> None:
         self._receivers[receiver.peer_id] = receiver
         self._sync_receiver(receiver.room_id, receiver.peer_id)

@@ -47,7 +47,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
 from shoal.domain.manager import RoomManager
-from shoal.domain.model import Peer, PeerType, RoomType, Track, TrackKind, VideoCodec
+from shoal.domain.model import AUDIO_ONLY_ROOM_TYPES, Peer, PeerType, Track, TrackKind, VideoCodec
 from shoal.endpoints.agent import parse_metadata
 from shoal.endpoints.routing import MediaRouter
 from shoal.errors import ShoalError
@@ -65,7 +65,6 @@ log = logging.getLogger(__name__)
 
 MAX_BUFFERED_CANDIDATES = 64
 
-AUDIO_ONLY_ROOMS = (RoomType.AUDIO_ONLY, RoomType.AUDIO_ONLY_LIVESTREAM)
 CODEC_NAMES = {VideoCodec.H264: "H264", VideoCodec.VP8: "VP8"}
 VIDEO_JITTER_CAPACITY = 128
 """Packets aiortc's video jitter buffer holds while a capture decodes (aiortc: 512). A lost
@@ -192,6 +191,8 @@ class WebRTCEndpoint:
                     self._update_track_metadata(track_id, parse_json_text(metadata_json))
                 case proto.RenegotiateTracks():
                     self._request_negotiation()
+                case proto.UnmuteTrack(track_id):
+                    self._unmuted(track_id)
                 case proto.Candidate():
                     await self._add_candidate(event)
                 case proto.SdpOffer():
@@ -224,6 +225,12 @@ class WebRTCEndpoint:
             return
         if inbound.wrap is not None:  # the same JSON text the notifications carry
             inbound.wrap.update_metadata(self._manager.peer(self.room_id, self.peer_id).tracks[track_id].metadata_json)
+
+    def _unmuted(self, track_id: str) -> None:
+        """Receivers need a keyframe to show a video track again after a mute."""
+        inbound = self._inbound.get(track_id)
+        if inbound is not None and inbound.fanout is not None:
+            inbound.fanout.request_keyframe()
 
     def _leave(self) -> None:
         log.info("peer %s left the media session (disconnect)", self.peer_id)
@@ -372,7 +379,7 @@ class WebRTCEndpoint:
             if transceiver.kind == "audio":
                 keep = only_codec(transceiver._codecs, "OPUS")
                 why = "no Opus"
-            elif config.room_type in AUDIO_ONLY_ROOMS:
+            elif config.room_type in AUDIO_ONLY_ROOM_TYPES:
                 keep, why = [], f"the room is {config.room_type.value}"
             else:
                 keep = only_codec(transceiver._codecs, CODEC_NAMES[config.video_codec])
@@ -464,7 +471,7 @@ class WebRTCEndpoint:
             codec_name = CODEC_NAMES[self._manager.room(self.room_id).config.video_codec]
             requester = KeyframeRequester(receiver, lambda: tap.ssrc)  # the tap follows
             fanout = TrackFanout(OPUS_RATE, _no_wrap, upstream=requester)
-            inbound.snapshots = VideoSnapshots(name, fanout.request_keyframe)
+            inbound.snapshots = fanout.snapshots = VideoSnapshots(name, fanout.request_keyframe)
             tap = RtpTap(
                 fanout.deliver_rtp,
                 inbound.snapshots.decode_wanted,
@@ -495,11 +502,6 @@ class WebRTCEndpoint:
         else:
             return
         log.info("%s: media ended after %d decoded frames", name, frames)
-
-    def snapshots(self, track_id: str) -> VideoSnapshots | None:
-        """Image capture of one of this participant's video tracks (for agents)."""
-        inbound = self._inbound.get(track_id)
-        return inbound.snapshots if inbound is not None else None
 
     def _remove_inbound(self, track_id: str) -> None:
         inbound = self._inbound.pop(track_id, None)

@@ -106,6 +106,8 @@ class TrackFanout:
         self.source_rate = source_rate
         self._wrap = wrap
         self.upstream = upstream
+        self.snapshots: Any = None
+        """Still images of the track (a ``VideoSnapshots`` for a participant's video), else None."""
         self._branches: dict[Output, _Branch] = {}
         self._output_of: dict[str, Output] = {}
         self._rtp: tuple[Sink, ...] = ()

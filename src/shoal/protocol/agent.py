@@ -132,3 +132,9 @@ class TrackDataWrap:
     def __call__(self, pcm: bytes) -> bytes:
         data = agent_pb.AgentResponse.TrackData(peer_id=self._peer_id, track=self._track, data=pcm)
         return bytes(agent_pb.AgentResponse(track_data=data).SerializeToString())
+
+
+def track_image(track_id: str, content_type: str, data: bytes) -> bytes:
+    """The ``TrackImage`` response to a ``CaptureImage`` request."""
+    image = agent_pb.AgentResponse.TrackImage(track_id=track_id, content_type=content_type, data=data)
+    return bytes(agent_pb.AgentResponse(track_image=image).SerializeToString())

@@ -80,8 +80,15 @@ class SdpOffer:
 
 
 @dataclass(frozen=True)
+class UnmuteTrack:
+    """The client resumed sending a track it had muted with ``replaceTrack(null)``."""
+
+    track_id: str
+
+
+@dataclass(frozen=True)
 class Ignored:
-    """A valid event this server does not act on (simulcast variants, bitrates, unmute)."""
+    """A valid event this server does not act on (simulcast variants, bitrates)."""
 
     name: str
 
@@ -93,11 +100,11 @@ class StatsReport:
 
 MediaEvent = (
     Connect | Disconnect | UpdateEndpointMetadata | UpdateTrackMetadata | RenegotiateTracks | Candidate | SdpOffer
-    | Ignored
+    | UnmuteTrack | Ignored
 )
 PeerEvent = PeerAuthRequested | MediaEvent | StatsReport
 
-_IGNORED = {"track_bitrates", "enable_track_variant", "disable_track_variant", "set_target_track_variant", "unmute_track"}
+_IGNORED = {"track_bitrates", "enable_track_variant", "disable_track_variant", "set_target_track_variant"}
 
 
 class PeerProtocol:
@@ -147,6 +154,8 @@ def _media_event(event: ClientEvent) -> MediaEvent | ProtocolError:
             return UpdateTrackMetadata(body.track_id, body.metadata_json)
         case "renegotiate_tracks":
             return RenegotiateTracks()
+        case "unmute_track":
+            return UnmuteTrack(event.unmute_track.track_id)
         case "candidate":
             c = event.candidate
             return Candidate(c.candidate, c.sdp_m_line_index, c.sdp_mid, c.username_fragment)
