@@ -128,6 +128,7 @@ class _Inbound:
 class _Negotiation:
     in_flight: bool = False
     queued: bool = False
+    batching: bool = False
     requested: dict[TrackKind, int] = field(default_factory=lambda: {TrackKind.AUDIO: 0, TrackKind.VIDEO: 0})
     deadline: asyncio.TimerHandle | None = None
 
@@ -269,7 +270,16 @@ class WebRTCEndpoint:
         if self.closed or track.id in self._outbound:
             return
         self._outbound[track.id] = _Outbound(track, fanout)
-        self._request_negotiation(only_if_pending=True)
+        if not self._negotiation.batching:
+            # The router subscribes a joining participant to each track in turn: gather them
+            # all into one offer_data instead of one negotiation per track.
+            self._negotiation.batching = True
+            asyncio.get_running_loop().call_soon(self._negotiate_batch)
+
+    def _negotiate_batch(self) -> None:
+        self._negotiation.batching = False
+        if not self.closed:
+            self._request_negotiation(only_if_pending=True)
 
     def unsubscribe(self, track_id: str, fanout: TrackFanout) -> None:
         outbound = self._outbound.pop(track_id, None)
