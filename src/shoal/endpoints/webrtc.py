@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiortc import (
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCPeerConnection,
     RTCRtpCodecParameters,
@@ -303,7 +304,21 @@ class WebRTCEndpoint:
             return
         if only_if_pending and not any(o.state == "pending" for o in self._outbound.values()):
             return
+        if self._media_connecting():
+            negotiation.queued = True  # started once the media connection is up
+            return
         self._start_negotiation()
+
+    def _media_connecting(self) -> bool:
+        """An answer was given and its ICE/DTLS setup is still running.
+
+        aiortc starts the senders and receivers of a negotiation when DTLS connects; a second
+        negotiation during that setup can leave its m-lines never started (or started with
+        the offer's codec list). So the next ``offer_data`` waits until the media connection
+        is up (bounded by ``--ice-connect-timeout``).
+        """
+        pc = self._pc
+        return pc is not None and self._remote_set and pc.connectionState in ("new", "connecting")
 
     def _start_negotiation(self) -> None:
         """Announce pending tracks (grouped by owner), then ask for an offer that has room for them."""
@@ -336,7 +351,10 @@ class WebRTCEndpoint:
             negotiation.deadline.cancel()
             negotiation.deadline = None
         if negotiation.queued or any(o.state == "pending" for o in self._outbound.values()):
-            self._start_negotiation()
+            if self._media_connecting():
+                negotiation.queued = True
+            else:
+                self._start_negotiation()
 
     async def _answer(self, offer: proto.SdpOffer) -> ProtocolError | None:
         problem = sdp_syntax_problem(offer.sdp)
@@ -347,11 +365,13 @@ class WebRTCEndpoint:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
         except Exception as exc:  # aiortc raises ValueError, OperationError, ... for bad SDP
             return ProtocolError(CLOSE_INVALID_DATA, f"invalid SDP offer: {exc}")
+        # Before any other await: aiortc has reset every m-line's codecs to the offer's list,
+        # and the connect task it scheduled reads them the moment we yield.
+        self._restrict_codecs(pc)
         self._remote_set = True
         for candidate in self._candidates:
             await self._apply_candidate(candidate)
         self._candidates.clear()
-        self._restrict_codecs(pc)
 
         new_inbound, gone_inbound = self._reconcile_inbound(pc, offer)
         self._attach_announced(pc)
@@ -542,15 +562,22 @@ class WebRTCEndpoint:
             log.info("peer %s: candidate %r ignored: %s", self.peer_id, candidate.candidate[:80], exc)
 
     def _create_peer_connection(self) -> RTCPeerConnection:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        # max-bundle: every m-line uses the first one's transport from the start. With aiortc's
+        # default (balanced) the first video m-line of a later offer gets a transport of its
+        # own until the answer bundles it, and aiortc's connect task can start that m-line
+        # on the short-lived transport and then never send on it.
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         self._pc = pc
 
         @pc.on("connectionstatechange")
         def _on_state() -> None:
             state = pc.connectionState
             log.info("peer %s: media connection %s", self.peer_id, state)
-            if state == "connected" and self._ice_deadline is not None:
-                self._ice_deadline.cancel()
+            if state == "connected":
+                if self._ice_deadline is not None:
+                    self._ice_deadline.cancel()
+                if not self.closed and self._negotiation.queued and not self._negotiation.in_flight:
+                    self._start_negotiation()
             elif state == "failed" and not self.closed:
                 self._fail("media connection failed (ICE/DTLS)")
 
