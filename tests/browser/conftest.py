@@ -1,10 +1,13 @@
-"""Fixtures for the browser tests: the page is bundled once per test session."""
+"""Fixtures for the browser tests: the page is bundled once per test session; a server per module."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 
 from tests.browser.harness import PageFailure, build_page
+from tests.support.server import ServerProcess, start_server
 
 
 @pytest.fixture(scope="session")
@@ -17,3 +20,13 @@ def page_bundles() -> None:
     else:
         return
     pytest.fail(message, pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def shoal() -> Iterator[ServerProcess]:
+    """A server of each test module's own, so the log in a failure message is that module's."""
+    proc = start_server()
+    try:
+        yield proc
+    finally:
+        proc.stop()

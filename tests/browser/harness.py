@@ -36,6 +36,10 @@ Predicate = Callable[[State], Any]
 class PageFailure(AssertionError):
     """The page did not get where a test needed it; the message includes the page's report."""
 
+    def __init__(self, message: str, page: BrowserPage | None = None) -> None:
+        super().__init__(message)
+        self.page = page  # whose report the message holds, if any
+
 
 def ts_client_versions() -> list[str]:
     """The ts-client versions under test: every dependency in package.json that is the official client.
@@ -116,6 +120,52 @@ def events_named(state: State, *names: str) -> list[State]:
     return [e for e in state.get("events") or [] if e.get("name") in names]
 
 
+def recent_changes(video: State, count: int) -> int:
+    """How many of a video's last ``count`` pixel samples differed from the sample before."""
+    return sum(1 for sample in (video.get("videoSamples") or [])[-count:] if sample.get("changed"))
+
+
+def rtp_streams(state: State, kind: str, direction: str) -> list[State]:
+    """The page's RTP streams of one kind ("audio"/"video") and direction ("outbound"/"inbound")."""
+    return [
+        row
+        for connection in (state.get("rtc") or {}).get("connections") or []
+        for row in (connection.get("stats") or {}).get("rtp") or []
+        if row.get("kind") == kind and row.get("type") == f"{direction}-rtp"
+    ]
+
+
+def video_summary(video: State) -> str:
+    samples = video.get("videoSamples") or []
+    return (
+        f"video {video.get('videoWidth')}x{video.get('videoHeight')} readyState={video.get('readyState')} "
+        f"playing={video.get('playing')} presentedFrames={video.get('presentedFrames')} "
+        f"changes={video.get('changes')}/{video.get('samples')} samples, last={_compact(samples[-3:])}"
+    )
+
+
+def rtc_lines(state: State) -> list[str]:
+    """Each RTCPeerConnection's states, SDP m-lines and RTP counters."""
+    lines = []
+    codecs = state.get("codecs") or {}
+    if codecs:
+        lines.append(f"video codecs: send {codecs.get('send')}")
+    for connection in (state.get("rtc") or {}).get("connections") or []:
+        lines.append(
+            f"RTCPeerConnection #{connection.get('index')} (created at {connection.get('created')} ms): "
+            f"{connection.get('connectionState')}; {'; '.join((connection.get('states') or [])[-6:])}"
+        )
+        for description in connection.get("descriptions") or []:
+            lines.append(f"  {description.get('t'):>7} ms {description.get('side')} {description.get('type')}:")
+            lines.extend(f"    {mline}" for mline in description.get("mlines") or [])
+        for row in (connection.get("stats") or {}).get("rtp") or []:
+            counters = " ".join(f"{k}={v}" for k, v in row.items() if k not in ("type", "kind", "codec"))
+            lines.append(f"  {row.get('type')} {row.get('kind')} {row.get('codec')}: {counters}")
+        if connection.get("statsError"):
+            lines.append(f"  getStats failed: {connection['statsError']}")
+    return lines
+
+
 class BrowserPage:
     """One run of ``run_page.mjs``: a headless Chromium tab with the test page.
 
@@ -131,19 +181,25 @@ class BrowserPage:
         token: str = "",
         mode: str = "join",
         name: str = "browser",
+        camera: str = "",
         max_seconds: float = 300.0,
     ) -> None:
-        self.args = [
-            "run_page.mjs",
-            "--client", client_version,
-            "--ws", ws_url,
-            "--token", token,
-            "--wav", str(wav),
-            "--mode", mode,
-            "--name", name,
-            "--max-seconds", str(max_seconds),
-            "--chromium", CHROMIUM,
-        ]
+        """``camera``: also publish Chromium's fake camera, ``"WxH@FPS"`` or ``"1"`` (see page/main.js)."""
+        self.name = name
+        options = {
+            "client": client_version,
+            "ws": ws_url,
+            "token": token,
+            "wav": str(wav),
+            "mode": mode,
+            "name": name,
+            "max-seconds": str(max_seconds),
+            "chromium": CHROMIUM,
+        }
+        if camera:
+            options["camera"] = camera
+        # `--option=value`: a value that starts with "-" (peer tokens can) is then not taken for an option.
+        self.args = ["run_page.mjs", *(f"--{option}={value}" for option, value in options.items())]
         self.process: subprocess.Popen[str] | None = None
         self.messages: list[State] = []  # every line but the state snapshots
         self.stderr: deque[str] = deque(maxlen=300)
@@ -267,7 +323,7 @@ class BrowserPage:
                     return outcome
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise PageFailure(f"timed out after {timeout:.0f} s waiting for {what}\n\n{self.report()}")
+                    raise PageFailure(f"timed out after {timeout:.0f} s waiting for {what}\n\n{self.report()}", self)
                 self._changed.wait(min(remaining, 0.5))
 
     async def wait_for(self, predicate: Predicate, timeout: float, what: str, fail_if: Predicate | None = None) -> Any:
@@ -279,7 +335,7 @@ class BrowserPage:
             if outcome is not None:
                 return outcome
             if time.monotonic() >= deadline:
-                raise PageFailure(f"timed out after {timeout:.0f} s waiting for {what}\n\n{self.report()}")
+                raise PageFailure(f"timed out after {timeout:.0f} s waiting for {what}\n\n{self.report()}", self)
             await asyncio.sleep(0.1)
 
     def _check(self, predicate: Predicate, fail_if: Predicate | None, what: str) -> Any:
@@ -290,9 +346,11 @@ class BrowserPage:
         if fail_if is not None:
             reason = fail_if(self._state)
             if reason:
-                raise PageFailure(f"while waiting for {what}: {reason}\n\n{self.report()}")
+                raise PageFailure(f"while waiting for {what}: {reason}\n\n{self.report()}", self)
         if self.exit_reason is not None:
-            raise PageFailure(f"the page driver exited ({self.exit_reason}) while waiting for {what}\n\n{self.report()}")
+            raise PageFailure(
+                f"the page driver exited ({self.exit_reason}) while waiting for {what}\n\n{self.report()}", self
+            )
         return None
 
     # reporting
@@ -300,7 +358,7 @@ class BrowserPage:
     def report(self) -> str:
         """What the page saw, for failure messages: status, tracks, events, socket frames, errors, stderr."""
         state = self._state
-        lines = [f"--- browser page ({' '.join(self.args[1:3])}) after {self._elapsed:.1f} s ---"]
+        lines = [f"--- browser page {self.name!r} ({self.args[1]}) after {self._elapsed:.1f} s ---"]
         if not state:
             lines.append("no state from the page yet")
         else:
@@ -314,9 +372,19 @@ class BrowserPage:
                 f"microphone: state={local.get('state')!r} trackId={local.get('trackId')!r} "
                 f"error={local.get('error')!r} last={_last(local.get('measurements'), 1)}"
             )
+            camera = state.get("camera")
+            if camera:
+                lines.append(
+                    f"camera: state={camera.get('state')!r} trackId={camera.get('trackId')!r} "
+                    f"error={camera.get('error')!r} settings={_compact(camera.get('settings'))}"
+                )
+                lines.append(f"  local preview: {video_summary(camera.get('preview') or {})}")
             for track_id, track in remote_tracks(state).items():
                 info = {k: track.get(k) for k in ("peerId", "metadata", "kind", "added", "ready", "playing", "playError")}
-                lines.append(f"remote track {track_id}: {info} last={_last(track.get('measurements'), 3)}")
+                if track.get("kind") == "video":
+                    lines.append(f"remote track {track_id}: {info} {video_summary(track)}")
+                else:
+                    lines.append(f"remote track {track_id}: {info} last={_last(track.get('measurements'), 3)}")
             lines.append(f"ts-client events ({state.get('eventCounts')}):")
             lines.extend(f"  {e['t']:>7} ms  {e['name']} {_compact(e.get('detail'))}" for e in (state.get("events") or [])[-40:])
             socket = state.get("socket") or {}
@@ -328,6 +396,7 @@ class BrowserPage:
             lines.extend(f"socket closed: {close}" for close in socket.get("closes") or [])
             if not socket.get("closes") and not socket.get("framesDropped"):
                 lines.extend(_waiting_hint(frames, state.get("clock") or 0))
+            lines.extend(rtc_lines(state))
             lines.extend(f"page error: {e}" for e in state.get("errors") or [])
         lines.extend(f"driver: {m}" for m in self.messages if m.get("type") != "started")
         if self.stderr:

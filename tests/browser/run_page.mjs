@@ -9,6 +9,8 @@
 //   --wav PATH         16-bit PCM WAV played (looped) by Chromium's fake microphone
 //   --mode MODE        "join" (default) or "loopback" (no server; see page/main.js)
 //   --name NAME        peer metadata name (default "browser")
+//   --camera SPEC      also publish Chromium's fake camera: "WxH@FPS" (e.g. 320x240@15) or "1" for its
+//                      default size (default: none, microphone only)
 //   --max-seconds N    stop by itself after N seconds (default 120)
 //   --poll-ms N        how often to read the page's state (default 250)
 //   --chromium PATH    the browser (default $CHROMIUM or /usr/bin/chromium)
@@ -40,6 +42,7 @@ const { values: opts } = parseArgs({
     wav: { type: 'string' },
     mode: { type: 'string', default: 'join' },
     name: { type: 'string', default: 'browser' },
+    camera: { type: 'string', default: '' },
     'max-seconds': { type: 'string', default: '120' },
     'poll-ms': { type: 'string', default: '250' },
     chromium: { type: 'string', default: process.env.CHROMIUM || '/usr/bin/chromium' },
@@ -82,6 +85,7 @@ const http = createServer(async (req, res) => {
 });
 await new Promise((ok) => http.listen(0, '127.0.0.1', ok));
 const query = new URLSearchParams({ ws: opts.ws, token: opts.token, name: opts.name, mode: opts.mode });
+if (opts.camera) query.set('camera', opts.camera);
 const pageUrl = `http://127.0.0.1:${http.address().port}/index.html?${query}`;
 
 // --- the browser ------------------------------------------------------------------------------
@@ -130,7 +134,9 @@ async function stop(reason, code = 0) {
 }
 
 const context = await browser.newContext();
-await context.grantPermissions(['microphone'], { origin: new URL(pageUrl).origin });
+await context.grantPermissions(opts.camera ? ['microphone', 'camera'] : ['microphone'], {
+  origin: new URL(pageUrl).origin,
+});
 page = await context.newPage();
 page.on('console', (msg) => {
   if (msg.type() === 'error' || msg.type() === 'warning') log(`[page console.${msg.type()}] ${msg.text()}`);

@@ -15,22 +15,16 @@ missing install is a failure, never a skip.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
 
-import numpy as np
 import pytest
 
 from fishjam import AgentOptions, AgentOutputOptions, FishjamClient
-from fishjam.agent import AgentSession, IncomingTrackData, OutgoingAudioTrackOptions, OutgoingTrack
+from fishjam.agent import OutgoingAudioTrackOptions, OutgoingTrack
 from tests.browser.harness import (
     BrowserPage,
-    PageFailure,
     State,
     events_named,
     remote_tracks,
@@ -38,15 +32,15 @@ from tests.browser.harness import (
     ts_client_versions,
     write_tone_wav,
 )
+from tests.browser.helpers import AGENT_RATE, AgentEar, explained, frames_named, page_gave_up, running
 from tests.support.audio import dominant_frequency, rms, tone
-from tests.support.server import ServerProcess, start_server
+from tests.support.server import ServerProcess
 
 TS_CLIENT_VERSIONS = ts_client_versions()
 each_client = pytest.mark.parametrize("client_version", TS_CLIENT_VERSIONS, ids=lambda v: f"ts-client-{v}")
 
 MIC_HZ = 660.0  # the browser's fake microphone
 AGENT_HZ = 440.0  # the agent's track
-AGENT_RATE: Final = 16000
 # Whole seconds of a 660 Hz tone hold whole cycles, so Chromium's looping of the WAV is seamless.
 MIC_WAV_SECONDS = 5.0
 
@@ -70,110 +64,9 @@ STEADY_MEASUREMENTS = 4  # consecutive 250 ms analyser readings
 RECONNECT_WINDOW_SECONDS = 4.5
 
 
-@pytest.fixture(scope="module")
-def shoal() -> Iterator[ServerProcess]:
-    """A server of their own for these tests, so the log in a failure message is theirs."""
-    proc = start_server()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-def server_log_tail(server: ServerProcess, lines: int = 60) -> str:
-    tail = server.log_text().splitlines()[-lines:]
-    return f"--- shoal server log (last {len(tail)} lines) ---\n" + "\n".join(tail)
-
-
-@contextlib.contextmanager
-def explained(page: BrowserPage, server: ServerProcess | None) -> Iterator[None]:
-    """Turn an assertion into a failure that shows what the page saw and the server's log."""
-    try:
-        yield
-    except AssertionError as exc:
-        parts = [str(exc)]
-        if not isinstance(exc, PageFailure):
-            parts.append(page.report())
-        if server is not None:
-            parts.append(server_log_tail(server))
-        # `from None`: the message already says it all; no chained copy of the original.
-        raise pytest.fail.Exception("\n\n".join(parts), pytrace=False) from None
-
-
-def page_gave_up(state: State) -> str | None:
-    """Why the page can no longer join, if it cannot."""
-    if state.get("authError"):
-        return f"ts-client reported authError {state['authError']!r}"
-    if state.get("joinError"):
-        return f"ts-client reported joinError {state['joinError']!r}"
-    if state.get("status") == "failed":
-        return f"the page failed: {state.get('errors')}"
-    if (state.get("connect") or {}).get("state") == "rejected":
-        return f"client.connect() rejected: {state['connect'].get('error')}"
-    return None
-
-
 def microphone_tone(state: State) -> bool:
     local = state.get("local") or {}
     return steady_tone(local.get("measurements") or [], MIC_HZ, MIC_TOLERANCE_HZ, 0.05, STEADY_MEASUREMENTS)
-
-
-def frames_named(state: State, name: str) -> list[State]:
-    return [f for f in (state.get("socket") or {}).get("frames") or [] if f.get("name") == name]
-
-
-# --- the agent's side -------------------------------------------------------------------------
-
-
-@dataclass
-class HeardTrack:
-    peer_id: str
-    metadata: str
-    chunks: list[bytes] = field(default_factory=list)
-
-    @property
-    def samples(self) -> int:
-        return sum(len(c) for c in self.chunks) // 2
-
-    def pcm(self) -> np.ndarray:
-        return np.frombuffer(b"".join(self.chunks), dtype="<i2")
-
-
-class AgentEar:
-    """Collects the TrackData an agent session receives, per track id."""
-
-    def __init__(self) -> None:
-        self.tracks: dict[str, HeardTrack] = {}
-        self.stopped: str | None = None  # why listening ended, if it did
-
-    async def listen(self, session: AgentSession) -> None:
-        try:
-            async for message in session.receive():
-                if isinstance(message, IncomingTrackData):
-                    track = message.track
-                    heard = self.tracks.setdefault(track.id, HeardTrack(message.peer_id, track.metadata))
-                    heard.chunks.append(message.data)
-            self.stopped = "the agent socket closed normally"
-        except Exception as exc:
-            self.stopped = f"the agent socket failed: {exc!r}"
-            raise
-
-    def from_peer(self, peer_id: str) -> dict[str, HeardTrack]:
-        return {tid: t for tid, t in self.tracks.items() if t.peer_id == peer_id}
-
-    async def wait_for_samples(self, peer_id: str, samples: int, timeout: float) -> dict[str, HeardTrack]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            tracks = self.from_peer(peer_id)
-            if any(t.samples >= samples for t in tracks.values()):
-                return tracks
-            await asyncio.sleep(0.1)
-        got = {tid: (t.peer_id, t.metadata, t.samples) for tid, t in self.tracks.items()}
-        raise AssertionError(
-            f"the agent did not receive {samples} samples ({samples / AGENT_RATE:.1f} s) of the browser peer "
-            f"{peer_id}'s audio within {timeout:.0f} s; it heard (track: peer, metadata, samples): {got}"
-            + (f"; {self.stopped}" if self.stopped else "")
-        )
 
 
 async def feed_tone(track: OutgoingTrack, hz: float, rate: int) -> None:
@@ -189,16 +82,6 @@ async def feed_tone(track: OutgoingTrack, hz: float, rate: int) -> None:
         offset = int(round(sent * 10)) % 10 * chunk
         await track.send_chunk(second[offset : offset + chunk])
         sent += 0.1
-
-
-@contextlib.asynccontextmanager
-async def running(coro_task: asyncio.Task[None]) -> AsyncIterator[asyncio.Task[None]]:
-    try:
-        yield coro_task
-    finally:
-        coro_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await coro_task
 
 
 # --- tests ------------------------------------------------------------------------------------

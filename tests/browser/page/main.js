@@ -8,10 +8,15 @@
 //          "loopback": no server; send a local oscillator through a pair of RTCPeerConnections and
 //          measure it as a remote track (proves capture, playback and analysis work in this browser)
 //   hz     oscillator frequency in loopback mode (default 440)
+//   camera also open the camera and publish it (join mode) with metadata {type: "camera", paused: false};
+//          the value asks getUserMedia for a size and frame rate, "WxH@FPS" (e.g. 320x240@15), or is "1"
+//          for the browser's default. Absent or empty: microphone only.
 //
 // Everything the page sees is kept in `window.shoal` (plain JSON data) for the driver to read:
 // status, ts-client events, the socket's frames (decoded down to the message name), the local
-// microphone's and every remote audio track's measured dominant frequency and level, and errors.
+// microphone's and every remote audio track's measured dominant frequency and level, the local
+// camera preview's and every remote video track's pixel changes, the browser's video codecs, every
+// RTCPeerConnection's SDP (summarized per m-line) and RTP statistics, and errors.
 // `window.shoalStop()` leaves the room and closes the socket.
 
 import { FishjamClient } from '@fishjam-cloud/ts-client';
@@ -39,6 +44,9 @@ const state = {
   joinError: null,
   audioContext: null,
   local: { state: 'none', trackId: null, settings: null, error: null, measurements: [] },
+  camera: null, // with ?camera: {state, trackId, settings, error, preview: pixel-change samples of the local <video>}
+  codecs: videoCodecs(),
+  rtc: { connections: [] },
   remoteTracks: {},
   events: [],
   eventCounts: {},
@@ -180,6 +188,122 @@ class ObservedWebSocket extends NativeWebSocket {
 window.WebSocket = ObservedWebSocket;
 
 // ---------------------------------------------------------------------------------------------
+// The browser's video codecs, and every RTCPeerConnection ts-client makes, observed the same way:
+// a subclass records each local and remote description (one line per m-line: kind, mid,
+// direction, codecs) and, every second, the RTP statistics. Nothing the client does is changed.
+
+function videoCodecs() {
+  const describe = (capabilities) =>
+    (capabilities?.codecs ?? []).map((c) => (c.sdpFmtpLine ? `${c.mimeType} ${c.sdpFmtpLine}` : c.mimeType));
+  try {
+    return {
+      send: describe(RTCRtpSender.getCapabilities('video')),
+      receive: describe(RTCRtpReceiver.getCapabilities('video')),
+    };
+  } catch (err) {
+    return { error: describeError(err) };
+  }
+}
+
+const KEEP_DESCRIPTIONS = 12; // per connection
+
+// "video mid=1 sendonly: 96 VP8/90000, 97 rtx/90000 apt=96" for each m-line of an SDP.
+function summarizeSdp(sdp) {
+  const sections = [];
+  let section = null;
+  for (const line of (sdp ?? '').split(/\r?\n/)) {
+    if (line.startsWith('m=')) {
+      const [kind, port] = line.slice(2).split(' ');
+      section = { kind, port, mid: null, direction: null, codecs: new Map() };
+      sections.push(section);
+    } else if (section) {
+      const rtpmap = /^a=rtpmap:(\d+) (.+)$/.exec(line);
+      const fmtp = /^a=fmtp:(\d+) (.+)$/.exec(line);
+      if (line.startsWith('a=mid:')) section.mid = line.slice(6);
+      else if (/^a=(sendrecv|sendonly|recvonly|inactive)$/.test(line)) section.direction = line.slice(2);
+      else if (rtpmap) section.codecs.set(rtpmap[1], `${rtpmap[1]} ${rtpmap[2]}`);
+      else if (fmtp && section.codecs.has(fmtp[1])) section.codecs.set(fmtp[1], `${section.codecs.get(fmtp[1])} ${fmtp[2]}`);
+    }
+  }
+  return sections.map(
+    (m) => `${m.kind} mid=${m.mid} ${m.direction ?? '?'}${m.port === '0' ? ' (port 0)' : ''}: ${[...m.codecs.values()].join(', ')}`,
+  );
+}
+
+const peerConnections = []; // [{pc, entry}]
+const NativeRTCPeerConnection = window.RTCPeerConnection;
+class ObservedRTCPeerConnection extends NativeRTCPeerConnection {
+  constructor(...args) {
+    super(...args);
+    const entry = {
+      index: state.rtc.connections.length,
+      created: now(),
+      connectionState: this.connectionState,
+      states: [],
+      descriptions: [],
+      stats: null,
+    };
+    state.rtc.connections.push(entry);
+    peerConnections.push({ pc: this, entry });
+    // A description is recorded when its summary changes (not its candidates or ICE credentials).
+    const seen = { local: null, remote: null };
+    this.addEventListener('signalingstatechange', () => {
+      entry.states.push(`${now()} ms signaling ${this.signalingState}`);
+      const descriptions = {
+        local: this.pendingLocalDescription ?? this.currentLocalDescription,
+        remote: this.pendingRemoteDescription ?? this.currentRemoteDescription,
+      };
+      for (const [side, description] of Object.entries(descriptions)) {
+        if (!description) continue;
+        const mlines = summarizeSdp(description.sdp);
+        const key = JSON.stringify([description.type, mlines]);
+        if (key === seen[side]) continue;
+        seen[side] = key;
+        entry.descriptions.push({ t: now(), side, type: description.type, mlines });
+        if (entry.descriptions.length > KEEP_DESCRIPTIONS) entry.descriptions.shift();
+      }
+    });
+    this.addEventListener('connectionstatechange', () => {
+      entry.connectionState = this.connectionState;
+      entry.states.push(`${now()} ms connection ${this.connectionState}`);
+    });
+  }
+}
+window.RTCPeerConnection = ObservedRTCPeerConnection;
+
+const RTP_FIELDS = [
+  'mid', 'ssrc', 'packetsSent', 'packetsReceived', 'packetsLost', 'bytesSent', 'bytesReceived', 'framesEncoded',
+  'framesDecoded', 'framesSent', 'framesReceived', 'framesDropped', 'keyFramesEncoded', 'keyFramesDecoded',
+  'frameWidth', 'frameHeight', 'framesPerSecond', 'qualityLimitationReason', 'encoderImplementation',
+  'decoderImplementation', 'pliCount', 'firCount', 'nackCount', 'jitter',
+];
+
+async function readRtpStats({ pc, entry }) {
+  if (pc.connectionState === 'closed') return;
+  const report = await pc.getStats();
+  const codecs = new Map();
+  report.forEach(
+    (s) => s.type === 'codec' && codecs.set(s.id, `${s.mimeType} pt=${s.payloadType}${s.sdpFmtpLine ? ` ${s.sdpFmtpLine}` : ''}`),
+  );
+  const rtp = [];
+  report.forEach((s) => {
+    if (s.type !== 'outbound-rtp' && s.type !== 'inbound-rtp') return;
+    const row = { type: s.type, kind: s.kind, codec: codecs.get(s.codecId) ?? null };
+    for (const key of RTP_FIELDS) if (s[key] !== undefined) row[key] = s[key];
+    rtp.push(row);
+  });
+  entry.stats = { t: now(), rtp };
+}
+
+setInterval(() => {
+  for (const observed of peerConnections) {
+    readRtpStats(observed).catch((err) => {
+      observed.entry.statsError = describeError(err);
+    });
+  }
+}, 1000);
+
+// ---------------------------------------------------------------------------------------------
 // Measuring audio: an AnalyserNode per stream, read every MEASURE_EVERY_MS.
 
 const audioContext = new AudioContext();
@@ -231,6 +355,123 @@ class Meter {
 
 const round = (x, digits) => Math.round(x * 10 ** digits) / 10 ** digits;
 
+// ---------------------------------------------------------------------------------------------
+// Watching video: every VIDEO_SAMPLE_EVERY_MS, draw the <video> onto a small canvas and compare it
+// with the previous sample. A sample "changed" when enough pixels differ (a frozen or black video
+// gives identical samples). `videoWidth`/`videoHeight` are the decoded size, not the canvas's.
+
+const VIDEO_SAMPLE_EVERY_MS = 200;
+const SAMPLE_WIDTH = 160;
+const SAMPLE_HEIGHT = 120;
+const PIXEL_DIFFERS = 24; // summed |ΔR|+|ΔG|+|ΔB| above which a pixel counts as different
+const CHANGED_FRACTION = 0.001; // of the canvas's pixels, for the sample to count as changed
+const KEEP_VIDEO_SAMPLES = 50; // per video: the last 10 s
+
+class VideoWatcher {
+  constructor(video, target) {
+    this.video = video;
+    this.target = target;
+    this.canvas = document.createElement('canvas');
+    this.canvas.width = SAMPLE_WIDTH;
+    this.canvas.height = SAMPLE_HEIGHT;
+    this.context = this.canvas.getContext('2d', { willReadFrequently: true });
+    this.previous = null;
+    Object.assign(target, {
+      videoWidth: 0, videoHeight: 0, readyState: 0, samples: 0, changes: 0, presentedFrames: 0, videoSamples: [],
+    });
+    if ('requestVideoFrameCallback' in video) {
+      const onFrame = (_now, frame) => {
+        target.presentedFrames = frame.presentedFrames;
+        if (this.video) video.requestVideoFrameCallback(onFrame);
+      };
+      video.requestVideoFrameCallback(onFrame);
+    }
+  }
+
+  sample() {
+    const { video, target } = this;
+    Object.assign(target, { videoWidth: video.videoWidth, videoHeight: video.videoHeight, readyState: video.readyState });
+    if (video.readyState < HTMLMediaElement.HAVE_CURRENT_DATA || !video.videoWidth) return;
+    this.context.drawImage(video, 0, 0, SAMPLE_WIDTH, SAMPLE_HEIGHT);
+    const pixels = this.context.getImageData(0, 0, SAMPLE_WIDTH, SAMPLE_HEIGHT).data;
+    let luma = 0;
+    let differing = 0;
+    const previous = this.previous;
+    for (let i = 0; i < pixels.length; i += 4) {
+      luma += 0.299 * pixels[i] + 0.587 * pixels[i + 1] + 0.114 * pixels[i + 2];
+      if (
+        previous &&
+        Math.abs(pixels[i] - previous[i]) + Math.abs(pixels[i + 1] - previous[i + 1]) + Math.abs(pixels[i + 2] - previous[i + 2]) >
+          PIXEL_DIFFERS
+      ) {
+        differing += 1;
+      }
+    }
+    this.previous = pixels;
+    const count = pixels.length / 4;
+    const record = { t: now(), luma: round(luma / count, 1) };
+    if (previous) {
+      record.differing = round(differing / count, 4);
+      record.changed = differing / count >= CHANGED_FRACTION;
+      if (record.changed) target.changes += 1;
+    }
+    target.samples += 1;
+    target.videoSamples.push(record);
+    if (target.videoSamples.length > KEEP_VIDEO_SAMPLES) target.videoSamples.shift();
+  }
+
+  stop() {
+    this.video = null;
+  }
+}
+
+const watchers = new Map(); // key -> VideoWatcher
+
+function watchVideo(key, video, target) {
+  watchers.get(key)?.stop();
+  try {
+    watchers.set(key, new VideoWatcher(video, target));
+  } catch (err) {
+    recordError(`video watcher ${key}`, err);
+  }
+}
+
+function unwatchVideo(key) {
+  watchers.get(key)?.stop();
+  watchers.delete(key);
+}
+
+setInterval(() => {
+  for (const [key, watcher] of watchers) {
+    try {
+      watcher.sample();
+    } catch (err) {
+      recordError(`video sample ${key}`, err);
+      unwatchVideo(key);
+    }
+  }
+}, VIDEO_SAMPLE_EVERY_MS);
+
+// A muted, autoplaying <video> for a stream; `entry.playing` turns true on its `playing` event.
+function videoElement(id, stream, entry) {
+  const video = document.createElement('video');
+  video.id = id;
+  video.autoplay = true;
+  video.muted = true;
+  video.playsInline = true;
+  video.width = SAMPLE_WIDTH;
+  video.height = SAMPLE_HEIGHT;
+  video.srcObject = stream;
+  video.addEventListener('playing', () => {
+    entry.playing = true;
+  });
+  document.getElementById('players').append(video);
+  video.play().catch((err) => {
+    entry.playError = describeError(err);
+  });
+  return video;
+}
+
 const meters = new Map(); // key -> {meter, target (object with a measurements array)}
 
 function startMeter(key, stream, target) {
@@ -265,6 +506,16 @@ setInterval(() => {
 function playRemote(trackId, peerId, metadata, stream, track) {
   const entry = (state.remoteTracks[trackId] ??= { added: null, measurements: [] });
   Object.assign(entry, { peerId, metadata, ready: now(), kind: track?.kind ?? null, playing: false, playError: null });
+  if (stream && track?.kind === 'video') {
+    // Only this track: the stream ts-client hands over may hold the peer's audio too.
+    document.getElementById(`video-${trackId}`)?.remove();
+    const video = videoElement(`video-${trackId}`, new MediaStream([track]), entry);
+    track.addEventListener('ended', () => {
+      entry.ended = now();
+    });
+    watchVideo(trackId, video, entry);
+    return;
+  }
   if (!stream || track?.kind !== 'audio') return;
 
   // Playing through a media element is what a real app does, and Chromium only feeds a remote
@@ -289,7 +540,9 @@ function playRemote(trackId, peerId, metadata, stream, track) {
 
 function forgetRemote(trackId) {
   stopMeter(trackId);
+  unwatchVideo(trackId);
   document.getElementById(`audio-${trackId}`)?.remove();
+  document.getElementById(`video-${trackId}`)?.remove();
   if (state.remoteTracks[trackId]) state.remoteTracks[trackId].removed = now();
 }
 
@@ -309,6 +562,26 @@ async function openMicrophone() {
   state.local.label = track.label;
   state.local.settings = track.getSettings();
   startMeter('local', stream, state.local);
+  return { stream, track };
+}
+
+// The camera: Chromium's fake capture device (--use-fake-device-for-media-stream), a moving
+// test pattern. Its local preview is watched like a remote video, which checks the pixel-change
+// detection itself.
+
+function cameraConstraints(spec) {
+  const match = /^(\d+)x(\d+)(?:@(\d+))?$/.exec(spec);
+  if (!match) return true;
+  const [, width, height, fps] = match.map(Number);
+  return { width: { ideal: width }, height: { ideal: height }, ...(fps ? { frameRate: { ideal: fps } } : {}) };
+}
+
+async function openCamera(spec) {
+  state.camera = { state: 'capturing', spec, trackId: null, label: null, settings: null, error: null, preview: {} };
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: false, video: cameraConstraints(spec) });
+  const [track] = stream.getVideoTracks();
+  Object.assign(state.camera, { state: 'captured', label: track.label, settings: track.getSettings() });
+  watchVideo('camera', videoElement('camera-preview', stream, state.camera.preview), state.camera.preview);
   return { stream, track };
 }
 
@@ -416,6 +689,8 @@ async function join() {
   const token = params.get('token');
   if (!url || !token) throw new Error('the page needs ?ws=<server ws url>&token=<peer token>');
   const { track } = await openMicrophone();
+  const cameraSpec = params.get('camera');
+  const camera = cameraSpec ? await openCamera(cameraSpec) : null;
 
   const client = new FishjamClient();
   window.shoalClient = client;
@@ -442,6 +717,11 @@ async function join() {
   setStatus('publishing');
   const trackId = await client.addTrack(track, { type: 'microphone', paused: false });
   Object.assign(state.local, { state: 'published', trackId });
+  if (camera) {
+    state.camera.state = 'adding';
+    const cameraTrackId = await client.addTrack(camera.track, { type: 'camera', paused: false });
+    Object.assign(state.camera, { state: 'published', trackId: cameraTrackId });
+  }
   setStatus('published');
 }
 
@@ -490,5 +770,8 @@ main().catch((err) => {
   recordError('main', err);
   if (state.local.state === 'capturing') Object.assign(state.local, { state: 'failed', error: describeError(err) });
   if (state.local.state === 'adding') Object.assign(state.local, { state: 'failed', error: describeError(err) });
+  if (state.camera && ['capturing', 'adding'].includes(state.camera.state)) {
+    Object.assign(state.camera, { state: 'failed', error: describeError(err) });
+  }
   setStatus('failed');
 });
