@@ -16,11 +16,13 @@ browser::
         samples = remote.recording.samples()  # int16, mono, 48 kHz
 
 ``await WebRTCPeer.join(...)`` works too; then call ``leave()`` and ``close()`` yourself.
-Every remote track is read as soon as it arrives (audio is kept in a bounded recording),
-so nothing piles up in aiortc's unbounded receive queues.
+Every remote track is read as soon as it arrives (audio is kept in a bounded recording,
+video as counts and the frame indexes a ``VideoSource`` drew, see ``RemoteTrack.video``),
+so nothing piles up in aiortc's unbounded receive queues. ``drop_sent_rtp``,
+``drop_received_rtp`` and ``rtp_stats`` instrument the RTP (see ``shoal.testing.rtp``).
 
 Deliberate differences from the browser: no reconnection (a closed socket ends the peer),
-no video or data channels, no mute via ``replaceTrack``, and operations that the browser
+no simulcast or data channels, no mute via ``replaceTrack``, and operations that the browser
 would leave pending forever (a malformed or failed answer) fail with an exception instead.
 """
 
@@ -62,6 +64,8 @@ from fishjam._proto.media_events import shared_pb2
 from fishjam._proto.media_events.peer import peer_pb2
 from fishjam._proto.media_events.server import server_pb2
 from shoal import __version__
+from shoal.testing.rtp import Kind, RtpStats, RtpTap, SeqSelect, install_rtp_tap, route_announced_ssrcs
+from shoal.testing.video import VideoRecording
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +216,7 @@ class Recording:
 
     ``frames`` counts every frame received; ``dropped_frames`` those discarded from the front
     to respect the bound. ``arrivals`` are the ``time.monotonic()`` arrival times of the frames
-    still kept (for video tracks only frames and arrivals are kept).
+    still kept (video frames are counted here too, without samples; ``RemoteTrack.video`` has more).
     """
 
     MAX_FRAMES_PER_SECOND = 100  # bounds the frame count for video, whose frames carry no samples
@@ -286,7 +290,11 @@ class Recording:
 
 @dataclass(eq=False)
 class RemoteTrack:
-    """A track announced by the server; ``ready`` once its media has started arriving."""
+    """A track announced by the server; ``ready`` once its media has started arriving.
+
+    Audio goes to ``recording``; video frames are counted in both, and ``video`` keeps their
+    sizes and the frame indexes a :class:`~shoal.testing.VideoSource` drew into them.
+    """
 
     track_id: str
     endpoint_id: str
@@ -298,6 +306,7 @@ class RemoteTrack:
     removed: bool = False
     vad: Literal["speech", "silence"] | None = None
     first_frame_at: float | None = None
+    video: VideoRecording = field(default_factory=VideoRecording)
 
 
 @dataclass(eq=False)
@@ -463,6 +472,7 @@ class WebRTCPeer:
         self._changed = asyncio.Event()
         self._event_seq = 0
         self._closing = False
+        self._rtp_taps: dict[str, RtpTap] = {}
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -601,6 +611,19 @@ class WebRTCPeer:
             metadata = {"type": "microphone", "paused": False}
         return await self.publish(source, metadata, timeout=timeout)
 
+    async def publish_video(
+        self, source: MediaStreamTrack, metadata: Any = None, *, timeout: float | None = 30.0
+    ) -> str:
+        """Publish a video track (e.g. a ``VideoSource``); returns its id once the answer is applied.
+
+        ``metadata`` defaults to ``{"type": "camera", "paused": False}`` as react-client sends.
+        """
+        if source.kind != "video":
+            raise ValueError(f"publish_video needs a video track, not {source.kind!r}")
+        if metadata is None:
+            metadata = {"type": "camera", "paused": False}
+        return await self.publish(source, metadata, timeout=timeout)
+
     async def publish(
         self, source: MediaStreamTrack, metadata: Any = None, *, timeout: float | None = 30.0
     ) -> str:
@@ -650,6 +673,33 @@ class WebRTCPeer:
             local.metadata_pending = True
             return
         await self._send_track_metadata(local)
+
+    # ---- RTP instruments (shoal.testing.rtp) --------------------------------------------
+
+    def drop_sent_rtp(self, kind: Kind, select: SeqSelect | None) -> None:
+        """Drop the first transmission of each outgoing ``kind`` RTP packet with ``select(seq)`` True.
+
+        Dropped before SRTP, so the server never gets it; retransmissions (RTX, or a resend of a
+        dropped number) pass. ``None`` stops dropping. Works before or after media starts.
+        """
+        self.rtp_tap(kind).drop_sent = select
+
+    def drop_received_rtp(self, kind: Kind, select: SeqSelect | None) -> None:
+        """Drop the first arrival of each incoming ``kind`` media packet with ``select(seq)`` True (RTX passes)."""
+        self.rtp_tap(kind).drop_received = select
+
+    def rtp_stats(self, kind: Kind) -> RtpStats:
+        """RTP counters for ``kind``: sent, dropped, NACKs and keyframe requests, RTX, received numbers."""
+        return self.rtp_tap(kind).stats
+
+    def rtp_tap(self, kind: Kind) -> RtpTap:
+        """The instruments for ``kind``; created on first use and kept across peer connections."""
+        tap = self._rtp_taps.get(kind)
+        if tap is None:
+            tap = self._rtp_taps[kind] = RtpTap(kind)
+            if self.pc is not None:
+                install_rtp_tap(self.pc, tap)
+        return tap
 
     async def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
         """Wait until ``condition()`` holds (TimeoutError otherwise).
@@ -888,7 +938,10 @@ class WebRTCPeer:
                 existing.metadata = metadata
             else:
                 recording = Recording(self.max_recording_s)
-                self.remote_tracks[track_id] = RemoteTrack(track_id, endpoint_id, metadata, recording)
+                video = VideoRecording(self.max_recording_s)
+                self.remote_tracks[track_id] = RemoteTrack(
+                    track_id, endpoint_id, metadata, recording, video=video
+                )
             endpoint.track_ids.add(track_id)
 
     async def _on_endpoint_added(self, body: ServerEvent.EndpointAdded) -> None:
@@ -1027,6 +1080,8 @@ class WebRTCPeer:
             config = RTCConfiguration(iceServers=self.ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
             self.pc = RTCPeerConnection(config)
             self.pc.on("track", self._on_pc_track)
+            for tap in self._rtp_taps.values():
+                install_rtp_tap(self.pc, tap)
             pc = self.pc
 
             @pc.on("connectionstatechange")
@@ -1076,6 +1131,7 @@ class WebRTCPeer:
             self._fail_op(error)
             raise error from exc
         self._remote_description_set = True
+        route_announced_ssrcs(self.pc)  # as a browser routes: by the answer's SSRCs, RTX included
         logger.info("applied answer %d: mids %s", self.answers_received, mid_map)
         pending, self._pending_candidates = self._pending_candidates, []
         for candidate in pending:
@@ -1175,6 +1231,8 @@ class WebRTCPeer:
                 samples, resampler = audio_to_mono48k(frame, resampler)
             else:
                 samples = np.zeros(0, dtype=np.int16)
+                if isinstance(frame, av.VideoFrame):
+                    remote.video.append(frame, now)
             remote.recording.append(samples, now)
             if not remote.ready:
                 remote.ready = True

@@ -33,12 +33,8 @@ FrameHook = Callable[[int, float], None]
 """Called as ``hook(frame_index, time.monotonic())`` for every frame (or packet) a source produces."""
 
 
-
-
-class _PacedAudioSource(MediaStreamTrack):
-    """An audio track that hands out frames no faster than real time, paced by their pts."""
-
-    kind = "audio"
+class _PacedSource(MediaStreamTrack):
+    """A track that hands out frames no faster than real time, paced by their pts (audio or video)."""
 
     def __init__(self, *, realtime: bool = True, on_frame: FrameHook | None = None) -> None:
         super().__init__()
@@ -72,6 +68,12 @@ class _PacedAudioSource(MediaStreamTrack):
     def _check_live(self) -> None:
         if self.readyState != "live":
             raise MediaStreamError
+
+
+class _PacedAudioSource(_PacedSource):
+    """An audio track paced in real time."""
+
+    kind = "audio"
 
 
 def _audio_frame(samples: np.ndarray, channels: int, rate: int, pts: int) -> av.AudioFrame:
@@ -299,5 +301,3 @@ def encode_opus_tone(freq: float, seconds: float, amplitude: int = 8000, bitrate
     total = math.ceil(seconds * SAMPLE_RATE / FRAME_SAMPLES) * FRAME_SAMPLES
     signal = np.round(amplitude * np.sin(2 * np.pi * freq * np.arange(total) / SAMPLE_RATE)).astype(np.int16)
     return encode_opus(signal, bitrate)
-
-
