@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import fractions
+import time
 
 import av
 import numpy as np
@@ -14,7 +16,7 @@ from aiortc.rtp import RtpPacket
 from shoal.media.fanout import PcmOut, RtpOut, TrackFanout
 from shoal.media.forward import RtpTap
 from shoal.media.keyframes import h264_keyframe_start, keyframe_start, vp8_keyframe_start
-from shoal.media.snapshot import encode_jpeg, fit_within
+from shoal.media.snapshot import VideoSnapshots, encode_jpeg, fit_within
 
 
 def frames(count: int, width: int = 320, height: int = 240) -> list[av.VideoFrame]:
@@ -125,3 +127,43 @@ def test_jpeg_keeps_the_aspect_and_fits_720p() -> None:
     assert data[:2] == b"\xff\xd8"
     decoded = av.CodecContext.create("mjpeg", "r").decode(av.Packet(data))[0]
     assert (decoded.width, decoded.height) == (1280, 720)
+
+
+class _FrameTrack:
+    """Decoded frames every 20 ms, each a different picture."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def recv(self) -> av.VideoFrame:
+        await asyncio.sleep(0.02)
+        self.sent += 1
+        return frames(1, 64, 48)[0] if self.sent % 2 else frames(2, 64, 48)[1]
+
+
+def test_image_captures_of_a_track_are_a_second_apart_and_never_reuse_an_older_capture() -> None:
+    """Run on uvloop, whose clock is cached per loop iteration (a request answered within
+    the same millisecond as a capture once got that older capture back)."""
+    import uvloop  # what `shoal serve` runs on (uvicorn[standard])
+
+    async def scenario() -> tuple[list[float], list[bytes], list[int]]:
+        snapshots = VideoSnapshots("test", lambda: None)
+        track = _FrameTrack()
+        reader = asyncio.create_task(snapshots.read(track))  # type: ignore[arg-type]
+        done_at, images, sent_at_request = [], [], []
+        for _ in range(2):
+            sent_at_request.append(track.sent)
+            image = await snapshots.jpeg()
+            assert image is not None
+            images.append(image)
+            done_at.append(time.monotonic())
+        reader.cancel()
+        return done_at, images, [snapshots.captures, *sent_at_request]
+
+    loop = uvloop.new_event_loop()
+    try:
+        done_at, images, (captures, *_) = loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+    assert captures == 2
+    assert done_at[1] - done_at[0] >= 0.95

@@ -129,6 +129,7 @@ class AgentEndpoint:
         if track_id in self._captures:
             log.info("agent %s: CaptureImage for %s ignored: a capture is already pending", self.peer_id, track_id)
             return
+        log.info("agent %s: CaptureImage for %s", self.peer_id, track_id)
         task = asyncio.get_running_loop().create_task(self._send_image(track_id, snapshots), name=f"capture {track_id}")
         self._captures[track_id] = task
         task.add_done_callback(lambda _: self._captures.pop(track_id, None))
@@ -137,6 +138,7 @@ class AgentEndpoint:
         data = await snapshots.jpeg()
         if data is not None:
             self._outbox.put(proto.track_image(track_id, "image/jpeg", data))
+            log.info("agent %s: sent a %d-byte image of %s", self.peer_id, len(data), track_id)
 
     def _track(self, track_id: str, what: str) -> OutgoingAudio:
         track = self._tracks.get(track_id)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -68,7 +69,10 @@ class VideoSnapshots:
         self._decode_until = 0.0
         self._frame_waiters: list[asyncio.Future[av.VideoFrame]] = []
         self._lock = asyncio.Lock()
+        self._started = 0
+        """Captures started so far; a request may share only a capture started after it came."""
         self._last_jpeg: bytes | None = None
+        self._last_number = 0
         self._last_at = float("-inf")
         self.decoded_frames = 0
         self.captures = 0
@@ -94,19 +98,22 @@ class VideoSnapshots:
 
     async def jpeg(self, timeout: float = 5.0) -> bytes | None:
         """A JPEG of a frame decoded after this call, or None if none came within ``timeout``."""
-        requested_at = self._loop.time()
+        started_before = self._started
         async with self._lock:
-            if self._last_jpeg is not None and self._last_at >= requested_at:
-                return self._last_jpeg  # a capture finished while we queued: share it
-            wait = self._last_at + MIN_INTERVAL_S - self._loop.time()
+            if self._last_jpeg is not None and self._last_number > started_before:
+                return self._last_jpeg  # a capture started after this request: share it
+            # time.monotonic(), not loop.time(): uvloop's clock is cached per loop iteration.
+            wait = self._last_at + MIN_INTERVAL_S - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+            self._started += 1
+            number = self._started
             frame = await self._next_frame(timeout)
             if frame is None:
                 log.info("%s: no decodable frame within %.1f s for an image capture", self.name, timeout)
                 return None
             data = await self._loop.run_in_executor(None, encode_jpeg, frame)
-            self._last_jpeg, self._last_at = data, self._loop.time()
+            self._last_jpeg, self._last_number, self._last_at = data, number, time.monotonic()
             self.captures += 1
             log.info("%s: captured a %dx%d frame as a %d-byte JPEG", self.name, frame.width, frame.height, len(data))
             return data
