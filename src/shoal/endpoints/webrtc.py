@@ -304,9 +304,6 @@ class WebRTCEndpoint:
             return
         if only_if_pending and not any(o.state == "pending" for o in self._outbound.values()):
             return
-        if self._media_connecting():
-            negotiation.queued = True  # started once the media connection is up
-            return
         self._start_negotiation()
 
     def _media_connecting(self) -> bool:
@@ -323,6 +320,9 @@ class WebRTCEndpoint:
     def _start_negotiation(self) -> None:
         """Announce pending tracks (grouped by owner), then ask for an offer that has room for them."""
         negotiation = self._negotiation
+        if self._media_connecting():
+            negotiation.queued = True  # started once the media connection is up
+            return
         by_owner: dict[str, dict[str, str]] = {}
         for outbound in self._outbound.values():
             if outbound.state != "pending":
@@ -351,10 +351,7 @@ class WebRTCEndpoint:
             negotiation.deadline.cancel()
             negotiation.deadline = None
         if negotiation.queued or any(o.state == "pending" for o in self._outbound.values()):
-            if self._media_connecting():
-                negotiation.queued = True
-            else:
-                self._start_negotiation()
+            self._start_negotiation()
 
     async def _answer(self, offer: proto.SdpOffer) -> ProtocolError | None:
         problem = sdp_syntax_problem(offer.sdp)

@@ -27,6 +27,7 @@ from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket, wrap_rtx
+from aiortc.utils import uint16_add, uint16_gt, uint32_add
 
 from shoal.media.keyframes import keyframe_start
 
@@ -40,11 +41,6 @@ answered from the history."""
 HISTORY = {"audio": 128, "video": 512}
 """Sent packets kept per receiver to answer its NACKs: ~2 s of 1 Mbit/s video, 2.5 s of
 audio (browsers rarely NACK audio). At most ~600 kB per video receiver."""
-
-
-def _seq_before(a: int, b: int) -> bool:
-    """RTP sequence arithmetic: ``a`` comes before ``b`` (mod 2^16)."""
-    return a != b and ((b - a) & 0xFFFF) < 0x8000
 
 
 class RtpTap:
@@ -210,40 +206,42 @@ class RtpForwarder:
                 self.waited_for_keyframe += 1
                 self._request_keyframe()
                 return
-            self._seq_offset = (self._next_out_seq - packet.sequence_number) & 0xFFFF
-            self._ts_offset = (self._next_out_ts - packet.timestamp) & 0xFFFFFFFF
+            self._seq_offset = uint16_add(self._next_out_seq, -packet.sequence_number)
+            self._ts_offset = uint32_add(self._next_out_ts, -packet.timestamp)
             self._first_in_seq = packet.sequence_number
             self._started = True
-        elif _seq_before(packet.sequence_number, self._first_in_seq):
+        elif uint16_gt(self._first_in_seq, packet.sequence_number):
             return  # reordered from before this receiver's start
         out = RtpPacket(
             payload_type=self._payload_type,
             marker=packet.marker,
-            sequence_number=(packet.sequence_number + self._seq_offset) & 0xFFFF,
-            timestamp=(packet.timestamp + self._ts_offset) & 0xFFFFFFFF,
+            sequence_number=uint16_add(packet.sequence_number, self._seq_offset),
+            timestamp=uint32_add(packet.timestamp, self._ts_offset),
             ssrc=self._sender._ssrc,
             payload=packet.payload,
         )
         out.padding_size = packet.padding_size
         out.extensions.mid = self._mid
-        out.extensions.abs_send_time = (current_ntp_time() >> 14) & 0x00FFFFFF
+        now = current_ntp_time()
+        out.extensions.abs_send_time = (now >> 14) & 0x00FFFFFF
         out.extensions.audio_level = packet.extensions.audio_level
         self._history[out.sequence_number % self._history_size] = out
-        if _seq_before(self._next_out_seq, (out.sequence_number + 1) & 0xFFFF):
-            self._next_out_seq = (out.sequence_number + 1) & 0xFFFF
+        following = uint16_add(out.sequence_number, 1)
+        if uint16_gt(following, self._next_out_seq):
+            self._next_out_seq = following
             self._next_out_ts = out.timestamp
         if len(self._queue) >= self._queue_max:
             self._queue.popleft()
             self.dropped += 1
         self._queue.append(out.serialize(self._extensions))
-        self._note_sent(out)
+        self._note_sent(out, now)
         self._wake.set()
 
     def _restart(self, ssrc: int) -> None:
         """A new inbound stream (first packet or a new SSRC): continue our numbering after the last."""
         if self._in_ssrc is not None:
             log.info("%s: the publisher's SSRC changed; restarting on the next keyframe", self.name)
-            self._next_out_ts = (self._next_out_ts + 3000) & 0xFFFFFFFF
+            self._next_out_ts = uint32_add(self._next_out_ts, 3000)
         self._in_ssrc = ssrc
         self._started = False
 
@@ -255,7 +253,7 @@ class RtpForwarder:
             return
         if self._rtx_payload_type is not None:
             packet = wrap_rtx(packet, self._rtx_payload_type, self._rtx_seq, self._sender._rtx_ssrc)
-            self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+            self._rtx_seq = uint16_add(self._rtx_seq, 1)
         self.retransmitted += 1
         try:
             await self._sender.transport._send_rtp(packet.serialize(self._extensions))
@@ -282,13 +280,13 @@ class RtpForwarder:
                     self._queue.clear()
                     break
 
-    def _note_sent(self, packet: RtpPacket) -> None:
+    def _note_sent(self, packet: RtpPacket, ntp_time: int) -> None:
         """Keep aiortc's sender reports truthful (receivers use them for lip sync and stats)."""
         self.forwarded += 1
         if not self._sr_fields:
             return
         sender: Any = self._sender
-        sender._RTCRtpSender__ntp_timestamp = current_ntp_time()
+        sender._RTCRtpSender__ntp_timestamp = ntp_time
         sender._RTCRtpSender__rtp_timestamp = packet.timestamp
         sender._RTCRtpSender__octet_count += len(packet.payload)
         sender._RTCRtpSender__packet_count += 1

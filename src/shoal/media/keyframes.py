@@ -62,10 +62,10 @@ def h264_keyframe_start(payload: bytes) -> bool:
 
 
 def keyframe_start(codec_name: str, payload: bytes) -> bool:
-    """Dispatch on the codec name as aiortc spells it (``VP8``, ``H264``); audio is always decodable."""
+    """Dispatch on the codec name, any case (``VP8``, ``H264``); False for other codecs."""
     name = codec_name.upper()
     if name == "VP8":
         return vp8_keyframe_start(payload)
     if name == "H264":
         return h264_keyframe_start(payload)
-    return True
+    return False
