@@ -106,6 +106,7 @@ from webrtc_ingest import (
 )
 
 from shoal.media.opus import encode_opus
+from shoal.testing.rtp import rtp_payload
 
 KINDS = ("audio", "video")
 SCRIPT = str(Path(__file__).resolve())
@@ -141,15 +142,6 @@ SendRecord = list[tuple[str, float]]  # (payload hash, time.monotonic()) in orde
 def payload_hash(payload: bytes) -> str:
     """A process-independent 64-bit hash of an RTP payload (Python's ``hash`` is salted per process)."""
     return hashlib.blake2b(payload, digest_size=8).hexdigest()
-
-
-def rtp_payload(data: bytes) -> bytes:
-    """The payload of a serialized RTP packet without padding (cheaper than ``RtpPacket.parse``)."""
-    offset = 12 + 4 * (data[0] & 0x0F)
-    if data[0] & 0x10 and len(data) >= offset + 4:
-        offset += 4 + 4 * int.from_bytes(data[offset + 2 : offset + 4], "big")
-    end = len(data) - (data[-1] if data[0] & 0x20 else 0)
-    return data[offset:end]
 
 
 # --------------------------------------------------------------------------------------------

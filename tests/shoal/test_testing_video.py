@@ -29,6 +29,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from fishjam._proto import peer_notifications_pb2 as pn
 from fishjam._proto.media_events.peer import peer_pb2
 from fishjam._proto.media_events.server import server_pb2
+from shoal.media.keyframes import keyframe_start
 from shoal.testing import (
     SeqLog,
     ToneSource,
@@ -41,7 +42,7 @@ from shoal.testing import (
     route_announced_ssrcs,
     rtp_stats,
 )
-from shoal.testing.rtp import is_keyframe_start, rtp_payload
+from shoal.testing.rtp import rtp_payload
 from tests.support.agent_client import create_room, create_webrtc_peer
 from tests.support.server import ServerProcess
 
@@ -177,16 +178,16 @@ async def test_keyframe_starts_are_recognised_in_vp8_and_h264_payloads() -> None
     first, _ = encoder.encode(await source.recv(), False)
     second, _ = encoder.encode(await source.recv(), False)
     forced, _ = encoder.encode(await source.recv(), True)
-    assert is_keyframe_start("VP8", first[0]) and is_keyframe_start("VP8", forced[0])
-    assert not is_keyframe_start("VP8", second[0])
-    assert not any(is_keyframe_start("VP8", p) for p in first[1:])  # only the start of the frame
-    assert is_keyframe_start("H264", bytes([0x65, 0x88]))  # IDR slice
-    assert is_keyframe_start("H264", bytes([0x7C, 0x85, 0x00]))  # FU-A start of an IDR
-    assert not is_keyframe_start("H264", bytes([0x7C, 0x05, 0x00]))  # FU-A middle of an IDR
-    assert is_keyframe_start(
+    assert keyframe_start("VP8", first[0]) and keyframe_start("VP8", forced[0])
+    assert not keyframe_start("VP8", second[0])
+    assert not any(keyframe_start("VP8", p) for p in first[1:])  # only the start of the frame
+    assert keyframe_start("H264", bytes([0x65, 0x88]))  # IDR slice
+    assert keyframe_start("H264", bytes([0x7C, 0x85, 0x00]))  # FU-A start of an IDR
+    assert not keyframe_start("H264", bytes([0x7C, 0x05, 0x00]))  # FU-A middle of an IDR
+    assert keyframe_start(
         "H264", bytes([0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xCE])
     )  # STAP-A SPS
-    assert not is_keyframe_start("H264", bytes([0x41, 0x9A]))  # non-IDR slice
+    assert not keyframe_start("H264", bytes([0x41, 0x9A]))  # non-IDR slice
     # RTP header with one CSRC and a one-word header extension, then the payload
     header = bytes([0x91, 0x60, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0xBE, 0xDE, 0, 1, 0x10, 0x30, 0, 0])
     assert rtp_payload(header + b"\x10abc") == b"\x10abc"

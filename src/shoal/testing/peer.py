@@ -605,11 +605,7 @@ class WebRTCPeer:
 
         ``metadata`` defaults to ``{"type": "microphone", "paused": False}`` as react-client sends.
         """
-        if source.kind != "audio":
-            raise ValueError(f"publish_audio needs an audio track, not {source.kind!r}")
-        if metadata is None:
-            metadata = {"type": "microphone", "paused": False}
-        return await self.publish(source, metadata, timeout=timeout)
+        return await self._publish_kind("audio", "microphone", source, metadata, timeout)
 
     async def publish_video(
         self, source: MediaStreamTrack, metadata: Any = None, *, timeout: float | None = 30.0
@@ -618,10 +614,15 @@ class WebRTCPeer:
 
         ``metadata`` defaults to ``{"type": "camera", "paused": False}`` as react-client sends.
         """
-        if source.kind != "video":
-            raise ValueError(f"publish_video needs a video track, not {source.kind!r}")
+        return await self._publish_kind("video", "camera", source, metadata, timeout)
+
+    async def _publish_kind(
+        self, kind: str, device: str, source: MediaStreamTrack, metadata: Any, timeout: float | None
+    ) -> str:
+        if source.kind != kind:
+            raise ValueError(f"publish_{kind} needs {'an' if kind == 'audio' else 'a'} {kind} track, not {source.kind!r}")
         if metadata is None:
-            metadata = {"type": "camera", "paused": False}
+            metadata = {"type": device, "paused": False}
         return await self.publish(source, metadata, timeout=timeout)
 
     async def publish(

@@ -35,6 +35,8 @@ from aiortc.rtp import (
     is_rtcp,
 )
 
+from shoal.media.keyframes import keyframe_start
+
 Kind = Literal["audio", "video"]
 SeqSelect = Callable[[int], bool]
 """Given an RTP sequence number, True to drop the packet's first transmission."""
@@ -44,44 +46,12 @@ MAX_SEQ_LIST = 4096  # sequence numbers kept in the stats lists
 
 
 def rtp_payload(data: bytes) -> bytes:
-    """The payload of a serialized RTP packet (after CSRCs and the header extension), padding kept."""
+    """The payload of a serialized RTP packet: after CSRCs and the header extension, without padding."""
     offset = 12 + 4 * (data[0] & 0x0F)
     if data[0] & 0x10 and len(data) >= offset + 4:
         offset += 4 + 4 * int.from_bytes(data[offset + 2 : offset + 4], "big")
-    return data[offset:]
-
-
-def is_keyframe_start(codec: str, payload: bytes) -> bool:
-    """Whether an RTP payload starts a VP8 keyframe, or carries an H264 IDR start or SPS (RFC 7741, 6184)."""
-    if not payload:
-        return False
-    name = codec.lower()
-    if name == "vp8":
-        first, pos = payload[0], 1
-        if not first & 0x10 or first & 0x07:  # not the start of partition 0
-            return False
-        if first & 0x80:  # extended control bits
-            if len(payload) < 2:
-                return False
-            ext, pos = payload[1], 2
-            if ext & 0x80:  # PictureID, 7 or 15 bits
-                pos += 2 if len(payload) > pos and payload[pos] & 0x80 else 1
-            pos += bool(ext & 0x40) + bool(ext & 0x30)  # TL0PICIDX; TID/KEYIDX
-        return len(payload) > pos and not payload[pos] & 0x01  # P bit 0: keyframe
-    if name == "h264":
-        nal = payload[0] & 0x1F
-        if nal in (5, 7):
-            return True
-        if nal == 28:  # FU-A: the first fragment of an IDR
-            return len(payload) > 1 and bool(payload[1] & 0x80) and payload[1] & 0x1F == 5
-        if nal == 24:  # STAP-A
-            pos = 1
-            while pos + 2 < len(payload):
-                size = int.from_bytes(payload[pos : pos + 2], "big")
-                if payload[pos + 2] & 0x1F in (5, 7):
-                    return True
-                pos += 2 + size
-    return False
+    end = len(data) - (data[-1] if data[0] & 0x20 else 0)
+    return data[offset:end]
 
 
 class SeqLog:
@@ -257,7 +227,7 @@ class RtpTap:
     def _count_keyframe(self, ssrc: int, timestamp: int, codec: str, payload: bytes) -> None:
         if (
             self.kind == "video"
-            and is_keyframe_start(codec, payload)
+            and keyframe_start(codec, payload)
             and self._new_keyframe(False, ssrc, timestamp)
         ):
             self.stats.keyframes_received += 1
@@ -348,7 +318,7 @@ class _Hooks:
                     keyframe_ts = None
                     if tap.kind == "video" and not rtx:
                         codec = _codec_name(transceiver, data[1] & 0x7F)
-                        if is_keyframe_start(codec, rtp_payload(data)):
+                        if keyframe_start(codec, rtp_payload(data)):
                             keyframe_ts = int.from_bytes(data[4:8], "big")
                     if not tap.sending(ssrc, int.from_bytes(data[2:4], "big"), rtx, keyframe_ts):
                         return
