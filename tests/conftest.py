@@ -1,11 +1,13 @@
-"""Shared fixtures: a real shoal server process on a free loopback port."""
+"""Shared fixtures: a real shoal server process on a free loopback port; WebRTC peers closed after a test."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from shoal.testing import WebRTCPeer
 from tests.support.server import ServerProcess, start_server
 
 
@@ -17,3 +19,11 @@ def server() -> Iterator[ServerProcess]:
         yield proc
     finally:
         proc.stop()
+
+
+@pytest.fixture
+async def peers() -> AsyncIterator[list[WebRTCPeer]]:
+    """Peers a test joins; all closed at the end."""
+    joined: list[WebRTCPeer] = []
+    yield joined
+    await asyncio.gather(*(peer.close() for peer in joined), return_exceptions=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import av
@@ -31,31 +31,24 @@ from shoal.testing import (
     encode_opus_tone,
     read_frame_index,
 )
-from tests.support.agent_client import RawAgent, create_room, create_webrtc_peer
-from tests.support.audio import dominant_frequency
+from tests.support.agent_client import RawAgent, create_room
 from tests.support.notify import collecting, wait_for
+from tests.support.peers import SETTLE_S, heard, join, spectrum_of
 from tests.support.server import ServerProcess
 
-SETTLE_S = 0.3
+
+async def two_peers(server: ServerProcess, peers: list[WebRTCPeer], **room_config: Any) -> tuple[WebRTCPeer, WebRTCPeer]:
+    """Alice and bob, joined to a new room (``room_config`` as the REST body spells it)."""
+    room = create_room(server, **room_config)
+    alice = await join(server, room, "alice")
+    bob = await join(server, room, "bob")
+    peers += [alice, bob]
+    return alice, bob
 
 
-async def join(server: ServerProcess, room: str, name: str, mode: str = "auto") -> WebRTCPeer:
-    _, token = create_webrtc_peer(server, room, mode)
-    return await WebRTCPeer.join(server.ws_url, token, metadata={"name": name})
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[list[WebRTCPeer]]:
-    joined: list[WebRTCPeer] = []
-    yield joined
-    await asyncio.gather(*(peer.close() for peer in joined), return_exceptions=True)
-
-
-async def frequency_heard(peer: WebRTCPeer, track_id: str, seconds: float = 1.5) -> float:
+async def frequency_heard(peer: WebRTCPeer, track_id: str) -> float:
     remote = await peer.wait_for_remote_track(lambda t: t.track_id == track_id, timeout=15)
-    await remote.recording.wait_for_seconds(seconds + SETTLE_S, timeout=15)
-    samples = remote.recording.samples()[int(SETTLE_S * 48000) :]
-    return dominant_frequency(samples, 48000)
+    return (await heard(remote))[0]
 
 
 def receivers_of(peer: WebRTCPeer, kind: str) -> list[RTCRtpReceiver]:
@@ -93,7 +86,7 @@ async def test_participants_hear_each_other_while_an_agent_hears_both(
     agent = await RawAgent.join(server, room, rate=16000)
     alice = await join(server, room, "alice")
     bob = await join(server, room, "bob")
-    peers += [alice, bob]
+    peers += [alice, bob]  # joined after the agent, which hears them from the start
     alice_track = await alice.publish_audio(ToneSource(440))
     bob_track = await bob.publish_audio(ToneSource(660))
 
@@ -101,8 +94,7 @@ async def test_participants_hear_each_other_while_an_agent_hears_both(
     assert abs(await frequency_heard(alice, bob_track) - 660) < 10
     for track_id, freq in ((alice_track, 440), (bob_track, 660)):
         await agent.wait_samples(track_id, int(16000 * (1.5 + SETTLE_S)), timeout=15)
-        pcm = agent.received[track_id].pcm[int(SETTLE_S * 16000) :]
-        assert abs(dominant_frequency(pcm, 16000) - freq) < 10
+        assert abs(spectrum_of(agent.received[track_id].pcm, 16000)[0] - freq) < 10
     await agent.close()
 
 
@@ -110,10 +102,7 @@ async def test_audio_reaches_other_participants_as_the_opus_packets_the_publishe
     server: ServerProcess, peers: list[WebRTCPeer]
 ) -> None:
     """Forwarding, not transcoding: every payload a listener gets is one the publisher encoded."""
-    room = create_room(server)
-    alice = await join(server, room, "alice")
-    bob = await join(server, room, "bob")
-    peers += [alice, bob]
+    alice, bob = await two_peers(server, peers)
     sent = encode_opus_tone(523.0, 2.0, bitrate=24000)
     track_id = await alice.publish_audio(OpusPacketSource(sent))
     remote = await bob.wait_for_remote_track(lambda t: t.track_id == track_id, timeout=15)
@@ -130,10 +119,7 @@ async def test_audio_reaches_other_participants_as_the_opus_packets_the_publishe
 
 @pytest.mark.parametrize("codec", ["vp8", "h264"])
 async def test_video_is_forwarded_in_the_rooms_codec(server: ServerProcess, peers: list[WebRTCPeer], codec: str) -> None:
-    room = create_room(server, videoCodec=codec)
-    alice = await join(server, room, "alice")
-    bob = await join(server, room, "bob")
-    peers += [alice, bob]
+    alice, bob = await two_peers(server, peers, videoCodec=codec)
     track_id = await alice.publish(VideoStreamTrack(), {"type": "camera", "paused": False})
     remote = await bob.wait_for_remote_track(lambda t: t.track_id == track_id, timeout=15)
     await remote.video.wait_for_frames(30, timeout=20)
@@ -147,10 +133,7 @@ async def test_video_is_forwarded_in_the_rooms_codec(server: ServerProcess, peer
 async def test_audio_only_rooms_answer_video_inactive_and_never_publish_it(
     server: ServerProcess, peers: list[WebRTCPeer]
 ) -> None:
-    room = create_room(server, roomType="audio_only")
-    alice = await join(server, room, "alice")
-    bob = await join(server, room, "bob")
-    peers += [alice, bob]
+    alice, bob = await two_peers(server, peers, roomType="audio_only")
     assert alice.room_type == peer_module.PeerMessage.ROOM_TYPE_AUDIO_ONLY
     alice.room_type = peer_module.PeerMessage.ROOM_TYPE_CONFERENCE  # act like a client that does not check
     async with collecting(server) as notifications:
@@ -204,10 +187,7 @@ async def test_a_simulcast_offer_is_answered_without_simulcast_and_one_encoding_
         return original(sdp, *args)
 
     monkeypatch.setattr(peer_module, "sdp_offer_event", simulcast_offer)
-    room = create_room(server, videoCodec="vp8")
-    alice = await join(server, room, "alice")
-    bob = await join(server, room, "bob")
-    peers += [alice, bob]
+    alice, bob = await two_peers(server, peers, videoCodec="vp8")
     track_id = await alice.publish(VideoStreamTrack(), {"type": "camera", "paused": False})
     remote = await bob.wait_for_remote_track(lambda t: t.track_id == track_id, timeout=15)
     await remote.video.wait_for_frames(30, timeout=20)
@@ -287,10 +267,7 @@ def every_fifth(seq: int) -> bool:
 async def test_video_lost_between_publisher_and_server_is_recovered_by_nack(
     server: ServerProcess, peers: list[WebRTCPeer]
 ) -> None:
-    room = create_room(server, videoCodec="vp8")
-    alice = await join(server, room, "alice")
-    bob = await join(server, room, "bob")
-    peers += [alice, bob]
+    alice, bob = await two_peers(server, peers, videoCodec="vp8")
     alice.drop_sent_rtp("video", every_fifth)  # 20% of first transmissions never reach the server
     bob.rtp_tap("video")  # count from the first packet
     track_id = await alice.publish_video(VideoSource(width=640, height=480, fps=15))
@@ -312,10 +289,7 @@ async def test_video_lost_between_publisher_and_server_is_recovered_by_nack(
 async def test_video_lost_between_server_and_listener_is_retransmitted_by_the_server(
     server: ServerProcess, peers: list[WebRTCPeer]
 ) -> None:
-    room = create_room(server, videoCodec="vp8")
-    alice = await join(server, room, "alice")
-    bob = await join(server, room, "bob")
-    peers += [alice, bob]
+    alice, bob = await two_peers(server, peers, videoCodec="vp8")
     bob.drop_received_rtp("video", every_fifth)  # 20% of what the server sends bob is lost
     alice.rtp_tap("video")  # count from the first packet
     track_id = await alice.publish_video(VideoSource(width=640, height=480, fps=15))

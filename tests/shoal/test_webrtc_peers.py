@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 
 import numpy as np
-import pytest
 
 from fishjam.events import (
     ServerMessagePeerConnected,
@@ -24,39 +22,10 @@ from fishjam.events import (
 )
 from shoal.testing import RemoteTrack, ToneSource, WebRTCPeer
 from tests.support.agent_client import RawAgent, create_room, create_webrtc_peer, rest
-from tests.support.audio import dominant_frequency, rms, tone
+from tests.support.audio import rms, tone
 from tests.support.notify import collecting, wait_for
+from tests.support.peers import SETTLE_S, heard, join, spectrum_of
 from tests.support.server import ServerProcess
-
-SETTLE_S = 0.3
-"""Audio at the start of a stream (codec and resampler priming) that analyses skip."""
-
-
-def spectrum_of(samples: np.ndarray, rate: int) -> tuple[float, float]:
-    """Dominant frequency and RMS level of ``samples`` after the settling time."""
-    steady = samples[int(SETTLE_S * rate) :]
-    assert len(steady) > rate // 2, f"only {len(steady) / rate:.2f} s of steady audio"
-    return dominant_frequency(steady, rate), rms(steady)
-
-
-async def join(server: ServerProcess, room: str, name: str, mode: str = "auto") -> WebRTCPeer:
-    peer_id, token = create_webrtc_peer(server, room, mode)
-    peer = await WebRTCPeer.join(server.ws_url, token, metadata={"name": name})
-    assert peer.endpoint_id == peer_id
-    return peer
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[list[WebRTCPeer]]:
-    """Peers a test joins; all closed at the end."""
-    joined: list[WebRTCPeer] = []
-    yield joined
-    await asyncio.gather(*(peer.close() for peer in joined), return_exceptions=True)
-
-
-async def heard(track: RemoteTrack, seconds: float = 1.5) -> tuple[float, float]:
-    await track.recording.wait_for_seconds(seconds + SETTLE_S, timeout=15)
-    return spectrum_of(track.recording.samples(), 48000)
 
 
 async def test_two_agents_each_get_each_peers_audio_separately_and_correctly(
