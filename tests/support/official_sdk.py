@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-OFFICIAL_VERSION = "0.31.1"
+OFFICIAL_REQUIREMENT = (REPO / "requirements" / "official-sdk.txt").read_text().strip()
+OFFICIAL_VERSION = OFFICIAL_REQUIREMENT.partition("==")[2]
 SETUP_HINT = (
-    "create it from the repository root with: python3 -m venv .venv-official && "
-    f".venv-official/bin/pip install fishjam-server-sdk=={OFFICIAL_VERSION} "
-    "(or point FISHJAM_OFFICIAL_PYTHON at an interpreter that has it)"
+    "run scripts/test.sh, which creates it with the locked versions "
+    "(or point FISHJAM_OFFICIAL_PYTHON at an interpreter that has "
+    f"{OFFICIAL_REQUIREMENT})"
 )
 
 
