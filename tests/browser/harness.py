@@ -18,7 +18,7 @@ import threading
 import time
 import wave
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -183,9 +183,15 @@ class BrowserPage:
         name: str = "browser",
         camera: str = "",
         max_seconds: float = 300.0,
+        launcher: Sequence[str] = (),
     ) -> None:
-        """``camera``: also publish Chromium's fake camera, ``"WxH@FPS"`` or ``"1"`` (see page/main.js)."""
+        """``camera``: also publish Chromium's fake camera, ``"WxH@FPS"`` or ``"1"`` (see page/main.js).
+
+        ``launcher`` prefixes the driver's command, e.g. ``["ip", "netns", "exec", NS]`` to run the
+        driver, its page server and Chromium inside a network namespace (tests/net).
+        """
         self.name = name
+        self.launcher = list(launcher)
         options = {
             "client": client_version,
             "ws": ws_url,
@@ -213,7 +219,7 @@ class BrowserPage:
 
     def start(self) -> BrowserPage:
         self.process = subprocess.Popen(
-            [node_executable(), *self.args],
+            [*self.launcher, node_executable(), *self.args],
             cwd=BROWSER_DIR,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
