@@ -65,6 +65,7 @@ def create_app(config: ShoalConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await shoal.rtc.start()
         yield
         await shoal.close()
 

@@ -11,6 +11,7 @@ import uvicorn
 
 from shoal.app import create_app
 from shoal.config import ShoalConfig
+from shoal.net.aioice_seam import SeamError
 
 log = logging.getLogger("shoal")
 
@@ -67,9 +68,64 @@ def _parser() -> argparse.ArgumentParser:
         default=float(env("SHOAL_ICE_CONNECT_TIMEOUT", "30")),
         help="seconds a WebRTC peer's media connection may take to come up [SHOAL_ICE_CONNECT_TIMEOUT]",
     )
+    _network_options(serve)
     serve.add_argument("--trace-playout", default=env("SHOAL_TRACE_PLAYOUT"), help=argparse.SUPPRESS)
     serve.add_argument("--log-level", default=env("SHOAL_LOG_LEVEL", "info"), help="[SHOAL_LOG_LEVEL]")
     return parser
+
+
+def _env_list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+def _network_options(serve: argparse.ArgumentParser) -> None:
+    """WebRTC network options (issue 9): what crosses NAT and firewalls."""
+    env = os.environ.get
+    port = env("SHOAL_RTC_UDP_PORT")
+    serve.add_argument(
+        "--rtc-public-ip",
+        default=env("SHOAL_RTC_PUBLIC_IP"),
+        help="IPv4 address announced in ICE candidates instead of the local one (1:1 NAT) [SHOAL_RTC_PUBLIC_IP]",
+    )
+    serve.add_argument(
+        "--rtc-udp-port",
+        type=int,
+        default=int(port) if port else None,
+        help="carry all WebRTC media on this one UDP port [SHOAL_RTC_UDP_PORT]",
+    )
+    serve.add_argument(
+        "--rtc-port-range",
+        default=env("SHOAL_RTC_PORT_RANGE"),
+        metavar="MIN-MAX",
+        help="bind each peer's UDP socket within this range [SHOAL_RTC_PORT_RANGE]",
+    )
+    serve.add_argument(
+        "--rtc-interface",
+        action="append",
+        metavar="PATTERN",
+        help="gather media on matching interfaces (name glob, IP or CIDR); repeatable [SHOAL_RTC_INTERFACES]",
+    )
+    serve.add_argument(
+        "--ice-server",
+        action="append",
+        metavar="URL",
+        help="stun:/turn:/turns: URL handed to WebRTC peers; repeatable [SHOAL_ICE_SERVERS]",
+    )
+    serve.add_argument("--ice-username", default=env("SHOAL_ICE_USERNAME"), help="static TURN username [SHOAL_ICE_USERNAME]")
+    serve.add_argument(
+        "--ice-credential", default=env("SHOAL_ICE_CREDENTIAL"), help="static TURN credential [SHOAL_ICE_CREDENTIAL]"
+    )
+    serve.add_argument(
+        "--turn-secret",
+        default=env("SHOAL_TURN_SECRET"),
+        help="coturn static-auth-secret: time-limited TURN credentials per peer [SHOAL_TURN_SECRET]",
+    )
+    serve.add_argument(
+        "--turn-ttl",
+        type=int,
+        default=int(env("SHOAL_TURN_TTL", "86400")),
+        help="seconds the TURN credentials stay valid [SHOAL_TURN_TTL]",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,16 +147,26 @@ def main(argv: list[str] | None = None) -> int:
             negotiation_timeout_s=args.negotiation_timeout,
             ice_connect_timeout_s=args.ice_connect_timeout,
             trace_playout=args.trace_playout,
+            rtc_public_ip=args.rtc_public_ip,
+            rtc_udp_port=args.rtc_udp_port,
+            rtc_port_range=args.rtc_port_range,
+            rtc_interfaces=tuple(args.rtc_interface or _env_list("SHOAL_RTC_INTERFACES")),
+            ice_servers=tuple(args.ice_server or _env_list("SHOAL_ICE_SERVERS")),
+            ice_username=args.ice_username,
+            ice_credential=args.ice_credential,
+            turn_secret=args.turn_secret,
+            turn_ttl_s=args.turn_ttl,
             **options,
         )
-    except ValueError as exc:
+        app = create_app(config)
+    except (ValueError, SeamError) as exc:  # RtcSetupError: an address or port that cannot be used
         print(f"shoal: {exc}", file=sys.stderr)
         return 2
     if generated:
         print(f"shoal: generated management token: {config.management_token}", flush=True)
     log.info("shoal listening; use fishjam_id=%s", config.base_url)
     uvicorn.run(
-        create_app(config),
+        app,
         host=config.host,
         port=config.port,
         ws="websockets-sansio",

@@ -5,6 +5,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
+from shoal.net.addresses import PortRange, parse_port_range, validate_interface_pattern, validate_public_ip
+from shoal.net.iceservers import DEFAULT_TURN_TTL_S, IcePolicy
+
 
 @dataclass(frozen=True)
 class ShoalConfig:
@@ -35,6 +38,21 @@ class ShoalConfig:
     """A WebRTC peer that has not answered ``offer_data`` with an ``sdp_offer`` by then is disconnected."""
     ice_connect_timeout_s: float = 30.0
     """A WebRTC peer whose media connection is not up this long after an answer is disconnected."""
+    rtc_public_ip: str | None = None
+    """IPv4 address announced in host candidates instead of the bound one (1:1 NAT)."""
+    rtc_udp_port: int | None = None
+    """All WebRTC media on this one UDP port (per gathered address)."""
+    rtc_port_range: str | None = None
+    """``"MIN-MAX"``: each peer connection binds within it (exclusive with ``rtc_udp_port``)."""
+    rtc_interfaces: tuple[str, ...] = ()
+    """Interface globs, IP addresses or CIDRs gathered; empty: all but loopback and container bridges."""
+    ice_servers: tuple[str, ...] = ()
+    """``stun:``/``turn:``/``turns:`` URLs handed to every WebRTC peer in ``connected.ice_servers``."""
+    ice_username: str | None = None
+    ice_credential: str | None = None
+    turn_secret: str | None = None
+    """coturn ``static-auth-secret``: time-limited TURN credentials per peer (exclusive with static ones)."""
+    turn_ttl_s: int = DEFAULT_TURN_TTL_S
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -45,6 +63,28 @@ class ShoalConfig:
             raise ValueError("max_message_bytes must be at least 1024")
         if min(self.auth_timeout_s, self.playout_max_seconds, self.negotiation_timeout_s, self.ice_connect_timeout_s) <= 0:
             raise ValueError("timeouts and bounds must be positive")
+        self._validate_rtc()
+
+    def _validate_rtc(self) -> None:
+        if self.rtc_udp_port is not None and not 1 <= self.rtc_udp_port <= 65535:
+            raise ValueError(f"--rtc-udp-port {self.rtc_udp_port}: must be within 1..65535")
+        if self.rtc_udp_port is not None and self.rtc_port_range is not None:
+            raise ValueError("--rtc-udp-port and --rtc-port-range are exclusive")
+        if self.rtc_port_range is not None:
+            parse_port_range(self.rtc_port_range)
+        if self.rtc_public_ip is not None:
+            validate_public_ip(self.rtc_public_ip)
+        for pattern in self.rtc_interfaces:
+            validate_interface_pattern(pattern)
+        _ = self.ice_policy
+
+    @property
+    def port_range(self) -> PortRange | None:
+        return parse_port_range(self.rtc_port_range) if self.rtc_port_range is not None else None
+
+    @property
+    def ice_policy(self) -> IcePolicy:
+        return IcePolicy.build(self.ice_servers, self.ice_username, self.ice_credential, self.turn_secret, self.turn_ttl_s)
 
     @property
     def base_url(self) -> str:

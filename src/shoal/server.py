@@ -15,6 +15,7 @@ from shoal.endpoints.directory import EndpointDirectory
 from shoal.endpoints.routing import MediaRouter
 from shoal.media.clock import PlayoutClock
 from shoal.media.trace import PlayoutTrace
+from shoal.net.network import RtcNetwork
 from shoal.notify.hub import NotifierHub
 from shoal.notify.webhooks import WebhookDispatcher
 from shoal.signaling.registry import SessionRegistry
@@ -31,6 +32,13 @@ class Shoal:
         self.directory = EndpointDirectory(self.manager)
         self.clock = PlayoutClock()
         self.trace = PlayoutTrace(config.trace_playout) if config.trace_playout else None
+        self.rtc = RtcNetwork(
+            public_ip=config.rtc_public_ip,
+            udp_port=config.rtc_udp_port,
+            port_range=config.port_range,
+            interfaces=config.rtc_interfaces,
+            ice=config.ice_policy,
+        )
         self.sessions = SessionRegistry()
         self.notifiers = NotifierHub()
         self.webhooks = WebhookDispatcher(
@@ -44,6 +52,7 @@ class Shoal:
         self.bus.subscribe(self.webhooks.on_event)
 
     async def close(self) -> None:
+        await self.rtc.close()
         await self.clock.close()
         await self.webhooks.close()
         if self.trace is not None:

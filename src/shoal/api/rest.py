@@ -34,6 +34,11 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
+@router.get("/rtc/stats", tags=["health"], summary="WebRTC network counters: gathered addresses, single-port drops, TURN check")
+async def rtc_stats(request: Request) -> dict[str, Any]:
+    return shoal_of(request).rtc.stats()
+
+
 @router.get("/validate", tags=["credentials"], summary="Check the management token: 200 valid, 404 invalid")
 async def validate() -> Response:
     # The auth middleware answers 404 for a bad token on this path.

@@ -58,6 +58,7 @@ from shoal.media.keyframes import keyframe_start
 from shoal.media.opus import OPUS_RATE
 from shoal.media.rtc import PacketTrack, read_audio
 from shoal.media.snapshot import VideoSnapshots
+from shoal.net.network import RtcNetwork
 from shoal.protocol import peer as proto
 from shoal.protocol.agent import TrackDataWrap
 from shoal.protocol.base import CLOSE_INVALID_DATA, ProtocolError
@@ -146,8 +147,11 @@ class WebRTCEndpoint:
         directory: Directory,
         negotiation_timeout_s: float,
         ice_connect_timeout_s: float,
+        network: RtcNetwork | None = None,
     ) -> None:
         self.peer_id = peer.id
+        self._network = network
+        """Where media sockets go and which ICE servers the client gets; ``None``: aiortc's defaults."""
         self.room_id = peer.room_id
         self.connection = connection
         self._sink_key = f"{peer.id}#{connection}"
@@ -214,7 +218,11 @@ class WebRTCEndpoint:
         me = self._manager.peer(self.room_id, self.peer_id)
         others = self._directory.visible(self.room_id, self.peer_id)
         self._known = {peer.id for peer in others}
-        self._send(proto.connected(self.peer_id, [endpoint_view(me), *(endpoint_view(p) for p in others)]))
+        ice_servers = [
+            proto.IceServerView(entry.urls, entry.username, entry.credential)
+            for entry in (self._network.ice_servers_for(self.peer_id) if self._network is not None else [])
+        ]
+        self._send(proto.connected(self.peer_id, [endpoint_view(me), *(endpoint_view(p) for p in others)], ice_servers))
         self.joined = True
         self._directory.joined(self)
         log.info("peer %s joined the media session of room %s (%d other endpoints)", self.peer_id, self.room_id, len(others))
@@ -563,7 +571,11 @@ class WebRTCEndpoint:
         # default (balanced) the first video m-line of a later offer gets a transport of its
         # own until the answer bundles it, and aiortc's connect task can start that m-line
         # on the short-lived transport and then never send on it.
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+        # The network's peer connections are max-bundle too, and gather per --rtc-* options.
+        if self._network is not None:
+            pc = self._network.peer_connection()
+        else:
+            pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         self._pc = pc
 
         @pc.on("connectionstatechange")

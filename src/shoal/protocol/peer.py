@@ -193,8 +193,21 @@ def _tracks(tracks: Mapping[str, str]) -> dict[str, ServerEvent.Track]:
     return {track_id: ServerEvent.Track(metadata_json=meta) for track_id, meta in tracks.items()}
 
 
-def connected(endpoint_id: str, endpoints: Iterable[EndpointView]) -> bytes:
+@dataclass(frozen=True)
+class IceServerView:
+    """One entry of ``connected.ice_servers``: a STUN/TURN server the client may use."""
+
+    urls: tuple[str, ...]
+    username: str = ""
+    credential: str = ""
+
+
+def connected(endpoint_id: str, endpoints: Iterable[EndpointView], ice_servers: Iterable[IceServerView] = ()) -> bytes:
     body = ServerEvent.Connected(endpoint_id=endpoint_id)
+    for server in ice_servers:
+        body.ice_servers.append(
+            ServerEvent.IceServer(urls=list(server.urls), username=server.username, credential=server.credential)
+        )
     for view in endpoints:
         body.endpoint_id_to_endpoint[view.endpoint_id].CopyFrom(
             ServerEvent.Endpoint(

@@ -62,7 +62,7 @@ async def serve_peer(ws: WebSocket, shoal: Shoal) -> None:
 
     endpoint = WebRTCEndpoint(
         peer, connection, shoal.manager, shoal.router, outbox.put, fail, shoal.directory,
-        shoal.config.negotiation_timeout_s, shoal.config.ice_connect_timeout_s,
+        shoal.config.negotiation_timeout_s, shoal.config.ice_connect_timeout_s, shoal.rtc,
     )
     shoal.directory.register(endpoint)
 

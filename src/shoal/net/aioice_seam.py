@@ -1,0 +1,526 @@
+"""The one place shoal touches aioice and aiortc internals for networking.
+
+What it changes, and why:
+
+* ``ShoalConnection`` (an aioice ``Connection``) gathers host candidates only on the
+  addresses shoal chose, binds them within ``--rtc-port-range`` or onto the shared
+  ``--rtc-udp-port`` socket, announces ``--rtc-public-ip`` in them, and follows a client
+  whose NAT mapping changed (an authenticated Binding request from a new address while the
+  selected one has gone silent, or one that nominates).
+* ``SharedUdpSocket`` is the single-port demultiplexer: one datagram socket per gathered
+  address, routing each datagram to a connection by ``demux.DemuxTable``.
+* ``install()`` makes aiortc's ``RTCIceGatherer`` build a ``ShoalConnection`` when the
+  peer connection's ``iceServers`` is a ``GatherIceServers`` list (the server's own peer
+  connections); any other ``RTCPeerConnection`` in the process is left as aiortc makes it.
+* ``turn_allocate`` runs one TURN Allocate with aioice's TURN client (the start-up check).
+
+``check_internals()`` verifies, at start-up, every internal relied on here, and fails with
+one message naming what changed (aiortc and aioice versions are bounded in pyproject).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import inspect
+import ipaddress
+import logging
+import random
+import secrets
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import aioice
+import aioice.candidate
+import aioice.ice
+import aioice.stun
+import aioice.turn
+import aiortc.rtcicetransport
+from aiortc import RTCIceServer
+
+from shoal.net.addresses import PortRange
+from shoal.net.demux import DROP_CAUSES, Address, DemuxTable, Drop, OnceLog
+
+log = logging.getLogger(__name__)
+
+SHARED_SOCKET_BUFFER = 4 << 20
+"""Receive/send buffer asked for on a shared socket (all peers' media; the kernel may cap it)."""
+REBIND_SILENCE_S = 1.0
+"""A selected remote address that sent nothing for this long is taken to be gone (NAT rebinding)."""
+UFRAG_LENGTH = 16
+"""aioice's 4-character ufrags collide among thousands of connections; the demux needs them unique."""
+
+
+class SeamError(RuntimeError):
+    """aiortc or aioice no longer have the shape this module relies on."""
+
+
+class PortRangeExhausted(OSError):
+    """Every port of ``--rtc-port-range`` is in use on an address."""
+
+
+# --- what a connection gathers --------------------------------------------------------
+
+
+@dataclass
+class NetStats:
+    """Counters a test or an operator reads (``GET /rtc/stats``)."""
+
+    connections_gathered: int = 0
+    host_candidates: int = 0
+    port_range_exhausted: int = 0
+    bind_errors: int = 0
+    rebinds_followed: int = 0
+    shared_datagrams_in: int = 0
+    shared_dropped: Counter[str] = field(default_factory=Counter)
+    shared_send_errors: int = 0
+
+
+@dataclass
+class GatherPlan:
+    """Where a server's ICE connections put their host candidates (one per server)."""
+
+    addresses: tuple[str, ...]
+    public_ip: str | None = None
+    port_range: PortRange | None = None
+    shared: dict[str, SharedUdpSocket] = field(default_factory=dict)
+    """Gathered address → its shared socket, in single-port mode."""
+    stats: NetStats = field(default_factory=NetStats)
+    notes: OnceLog = field(default_factory=lambda: OnceLog(log.warning, time.monotonic))
+
+    def announced(self, address: str) -> str:
+        """The address put in the host candidate of a socket bound to ``address``."""
+        if self.public_ip is not None and ipaddress.ip_address(address).version == 4:
+            return self.public_ip
+        return address
+
+
+class GatherIceServers(list[RTCIceServer]):
+    """An ``iceServers`` list that also carries the server's ``GatherPlan`` into aiortc's gatherer."""
+
+    def __init__(self, plan: GatherPlan, servers: list[RTCIceServer] | None = None) -> None:
+        super().__init__(servers or [])
+        self.plan = plan
+
+
+# --- sockets ---------------------------------------------------------------------------
+
+
+def _family(address: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+
+
+def bind_udp(address: str, port: int) -> socket.socket:
+    """A non-blocking UDP socket bound to ``(address, port)``; ``OSError`` if that fails."""
+    sock = socket.socket(_family(address), socket.SOCK_DGRAM)
+    try:
+        if sock.family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((address, port))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def bind_in_range(address: str, ports: PortRange, rng: random.Random | None = None) -> socket.socket:
+    """A socket on a free port of ``ports``, trying every port once from a random start."""
+    start = (rng or random).randrange(len(ports))
+    for i in range(len(ports)):
+        port = ports.low + (start + i) % len(ports)
+        try:
+            return bind_udp(address, port)
+        except OSError as exc:
+            if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+                raise
+    raise PortRangeExhausted(errno.EADDRINUSE, f"no free UDP port in --rtc-port-range {ports} on {address}")
+
+
+def _tune_buffers(sock: socket.socket, size: int) -> None:
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, size)
+        except OSError:
+            pass
+
+
+class _MuxedTransport(asyncio.DatagramTransport):
+    """What one connection's ``StunProtocol`` sees of a shared socket: its own send and close."""
+
+    def __init__(self, shared: SharedUdpSocket, protocol: ShoalStunProtocol) -> None:
+        super().__init__()
+        self._shared = shared
+        self._protocol = protocol
+        self._closing = False
+
+    def sendto(self, data: bytes | bytearray | memoryview, addr: Any = None) -> None:
+        if self._closing:
+            return
+        self._shared.send(self._protocol, bytes(data), (addr[0], addr[1]))
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._shared.detach(self._protocol)
+        asyncio.get_running_loop().call_soon(self._protocol.connection_lost, None)
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def abort(self) -> None:
+        self.close()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "sockname":
+            return self._shared.sockname
+        return default
+
+
+class SharedUdpSocket(asyncio.DatagramProtocol):
+    """One shared datagram socket of ``--rtc-udp-port``: routes datagrams to ICE connections.
+
+    Lives as long as the server; connections attach when they gather and detach when they
+    close. Dropped datagrams are counted by ``demux.Drop`` reason and logged once per reason.
+    """
+
+    def __init__(self, sock: socket.socket, stats: NetStats, notes: OnceLog) -> None:
+        self.sock = sock
+        self.sockname: tuple[str, int] = sock.getsockname()[:2]
+        self.table: DemuxTable[ShoalStunProtocol] = DemuxTable()
+        self._stats = stats
+        self._notes = notes
+        self._transport: asyncio.DatagramTransport | None = None
+
+    async def start(self) -> None:
+        _tune_buffers(self.sock, SHARED_SOCKET_BUFFER)
+        loop = asyncio.get_running_loop()
+        await loop.create_datagram_endpoint(lambda: self, sock=self.sock)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+        else:
+            self.sock.close()
+
+    # asyncio.DatagramProtocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.DatagramTransport, transport)  # uvloop's is not a subclass
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        self._stats.shared_datagrams_in += 1
+        address: Address = (addr[0], addr[1])
+        target = self.table.route(data, address)
+        if isinstance(target, Drop):
+            self._dropped(target, address, data)
+            return
+        target.datagram_received(data, address)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP unreachable from a client that went away: no harm to anyone else.
+        self._stats.shared_send_errors += 1
+        self._notes.note("shared_socket_error", lambda: f"UDP {self.sockname[0]}:{self.sockname[1]}: {exc}")
+
+    # connections
+
+    def attach(self, connection: ShoalConnection) -> ShoalStunProtocol:
+        if self._transport is None:
+            raise ConnectionError(f"shared UDP socket {self.sockname} is not started")
+        protocol = ShoalStunProtocol(connection)
+        self.table.register(connection.local_username, protocol)
+        protocol.connection_made(_MuxedTransport(self, protocol))
+        return protocol
+
+    def detach(self, protocol: ShoalStunProtocol) -> None:
+        self.table.unregister(protocol)
+
+    def send(self, protocol: ShoalStunProtocol, data: bytes, addr: Address) -> None:
+        if self._transport is None or self._transport.is_closing():
+            return
+        self.table.learn(addr, protocol)
+        self._transport.sendto(data, addr)
+
+    def _dropped(self, reason: Drop, address: Address, data: bytes) -> None:
+        self._stats.shared_dropped[reason.value] += 1
+        where = f"{self.sockname[0]}:{self.sockname[1]}"
+        self._notes.note(
+            f"drop:{reason.value}",
+            lambda: f"UDP {where}: dropped {len(data)}-byte datagram from {address[0]}:{address[1]}: {DROP_CAUSES[reason]}",
+        )
+
+
+# --- aioice subclasses -----------------------------------------------------------------
+
+
+class ShoalStunProtocol(aioice.ice.StunProtocol):
+    """aioice's per-socket protocol, also noting when the selected remote address was last heard."""
+
+    def __init__(self, receiver: aioice.Connection) -> None:
+        super().__init__(receiver)
+        self.watched: Address | None = None
+        self.heard_at = 0.0
+
+    def watch(self, address: Address) -> None:
+        self.watched = address
+        self.heard_at = time.monotonic()
+
+    def datagram_received(self, data: bytes | str, addr: tuple[Any, ...]) -> None:
+        watched = self.watched
+        if watched is not None and addr[1] == watched[1] and addr[0] == watched[0]:
+            self.heard_at = time.monotonic()
+        super().datagram_received(data, addr)
+
+
+def should_follow(use_candidate: bool, selected_silent_s: float) -> bool:
+    """Switch the selected pair to an authenticated request's new address?
+
+    A request that nominates (USE-CANDIDATE, as browsers send on their selected pair) is
+    followed at once. Without it (aiortc's consent checks), only if the selected address
+    has been silent long enough that the client evidently no longer sends from it.
+    """
+    return use_candidate or selected_silent_s >= REBIND_SILENCE_S
+
+
+class ShoalConnection(aioice.Connection):
+    """An aioice ``Connection`` that gathers the way the server's ``GatherPlan`` says."""
+
+    def __init__(self, *, shoal_plan: GatherPlan, **kwargs: Any) -> None:
+        if kwargs.get("local_username") is None:
+            kwargs["local_username"] = secrets.token_hex(UFRAG_LENGTH // 2)
+        super().__init__(**kwargs)
+        self._plan = shoal_plan
+
+    async def get_component_candidates(
+        self, component: int, addresses: list[str], timeout: int = 5
+    ) -> list[aioice.Candidate]:
+        """Host candidates on the plan's addresses (aioice's own ``addresses`` are ignored)."""
+        plan = self._plan
+        plan.stats.connections_gathered += 1
+        candidates: list[aioice.Candidate] = []
+        for address in plan.addresses:
+            try:
+                protocol = await self._open(component, address)
+            except PortRangeExhausted as exc:
+                plan.stats.port_range_exhausted += 1
+                reason = f"WebRTC peer refused: {exc.strerror}"
+                plan.notes.note("port_range_exhausted", reason)
+                raise
+            except (OSError, ValueError) as exc:
+                plan.stats.bind_errors += 1
+                problem = f"cannot gather on {address}: {exc}"
+                plan.notes.note(f"bind:{address}", problem)
+                continue
+            bound = protocol.transport.get_extra_info("sockname")
+            host = plan.announced(address)
+            protocol.local_candidate = aioice.Candidate(
+                foundation=aioice.candidate.candidate_foundation("host", "udp", host),
+                component=component,
+                transport="udp",
+                priority=aioice.candidate.candidate_priority(component, "host"),
+                host=host,
+                port=bound[1],
+                type="host",
+            )
+            self._protocols.append(protocol)
+            candidates.append(protocol.local_candidate)
+        if not candidates:
+            raise ConnectionError(f"no host candidate could be gathered on {', '.join(plan.addresses)}")
+        plan.stats.host_candidates += len(candidates)
+        return candidates
+
+    async def _open(self, component: int, address: str) -> aioice.ice.StunProtocol:
+        plan = self._plan
+        shared = plan.shared.get(address)
+        if shared is not None:
+            if component != 1:
+                raise ValueError("the shared UDP port carries one ICE component per connection (rtcp-mux)")
+            return shared.attach(self)
+        if plan.port_range is not None:
+            sock = bind_in_range(address, plan.port_range)
+        else:
+            sock = bind_udp(address, 0)
+        loop = asyncio.get_running_loop()
+        _, protocol = await loop.create_datagram_endpoint(lambda: ShoalStunProtocol(self), sock=sock)
+        _tune_buffers(sock, aioice.turn.UDP_SOCKET_BUFFER_SIZE)
+        return protocol
+
+    def request_received(
+        self, message: aioice.stun.Message, addr: tuple[str, int], protocol: aioice.ice.StunProtocol
+    ) -> None:
+        super().request_received(message, addr, protocol)
+        if not self._closing and isinstance(protocol, ShoalStunProtocol):
+            self._maybe_follow(message, addr, protocol)
+
+    def _maybe_follow(self, message: aioice.stun.Message, addr: tuple[str, int], protocol: ShoalStunProtocol) -> None:
+        """NAT rebinding: the client's packets now come from ``addr``; send there too."""
+        component = protocol.local_candidate.component
+        selected = self._nominated.get(component)
+        if selected is None:
+            return
+        selected_protocol = selected.protocol
+        if addr == selected.remote_addr:
+            if isinstance(selected_protocol, ShoalStunProtocol) and selected_protocol.watched != addr:
+                selected_protocol.watch(addr)
+            return
+        if not self._authenticated(message):
+            return
+        silent = (
+            time.monotonic() - selected_protocol.heard_at
+            if isinstance(selected_protocol, ShoalStunProtocol) and selected_protocol.watched == selected.remote_addr
+            else 0.0
+        )
+        if not should_follow("USE-CANDIDATE" in message.attributes, silent):
+            return
+        remote = next((c for c in self._remote_candidates if (c.host, c.port) == addr), None)
+        if remote is None:
+            return
+        pair = self._find_pair(protocol, remote) or aioice.ice.CandidatePair(protocol, remote)
+        old = selected.remote_addr
+        self._nominated[component] = pair
+        protocol.watch(addr)
+        self._plan.stats.rebinds_followed += 1
+        self._plan.notes.note(
+            "rebind",
+            lambda: f"a WebRTC client moved from {old[0]}:{old[1]} to {addr[0]}:{addr[1]} (NAT rebinding); media follows",
+        )
+
+    def _authenticated(self, message: aioice.stun.Message) -> bool:
+        username = message.attributes.get("USERNAME")
+        return (
+            message.message_method == aioice.stun.Method.BINDING
+            and isinstance(username, str)
+            and "MESSAGE-INTEGRITY" in message.attributes
+            and self._valid_username(username)
+            and message.check_message_integrity(self.local_password.encode("utf8"))
+        )
+
+
+# --- installing into aiortc ------------------------------------------------------------
+
+_original_connection_kwargs: Callable[[list[RTCIceServer]], dict[str, Any]] | None = None
+
+
+def _connection_kwargs(servers: list[RTCIceServer]) -> dict[str, Any]:
+    assert _original_connection_kwargs is not None
+    kwargs = _original_connection_kwargs(servers)
+    if isinstance(servers, GatherIceServers):
+        kwargs["shoal_plan"] = servers.plan
+    return kwargs
+
+
+def _make_connection(**kwargs: Any) -> aioice.Connection:
+    if "shoal_plan" in kwargs:
+        return ShoalConnection(**kwargs)
+    return aioice.Connection(**kwargs)
+
+
+def check_internals() -> None:
+    """Raise ``SeamError`` naming the first internal of aiortc/aioice that is not as expected."""
+    problems: list[str] = []
+
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            problems.append(what)
+
+    module = aiortc.rtcicetransport
+    connection_cls = getattr(module, "Connection", None)
+    need(connection_cls is aioice.Connection or connection_cls is _make_connection,
+         "aiortc.rtcicetransport.Connection is aioice.Connection")
+    need(callable(getattr(module, "connection_kwargs", None)), "aiortc.rtcicetransport.connection_kwargs()")
+    try:
+        gatherer_init = inspect.getsource(module.RTCIceGatherer.__init__)
+    except (OSError, TypeError):
+        gatherer_init = ""
+    need("connection_kwargs(iceServers)" in gatherer_init and "Connection(" in gatherer_init,
+         "RTCIceGatherer.__init__ builds Connection(**connection_kwargs(iceServers))")
+    conn = aioice.Connection
+    for name, params in (
+        ("get_component_candidates", ["component", "addresses", "timeout"]),
+        ("request_received", ["message", "addr", "protocol"]),
+        ("_find_pair", ["protocol", "remote_candidate"]),
+        ("_valid_username", ["username"]),
+    ):
+        method = getattr(conn, name, None)
+        need(method is not None and list(inspect.signature(method).parameters)[1:] == params,
+             f"aioice.Connection.{name}({', '.join(params)})")
+    try:
+        init_source = inspect.getsource(conn.__init__)
+        gather_source = inspect.getsource(conn.gather_candidates)
+    except (OSError, TypeError):
+        init_source = gather_source = ""
+    for attribute in ("self._nominated", "self._protocols", "self._remote_candidates", "self._closing"):
+        need(attribute in init_source, f"aioice.Connection keeps {attribute}")
+    need("get_component_candidates(" in gather_source, "Connection.gather_candidates calls get_component_candidates")
+    need(hasattr(aioice.ice, "StunProtocol") and hasattr(aioice.ice, "CandidatePair"), "aioice.ice.StunProtocol/CandidatePair")
+    stun_protocol = getattr(aioice.ice, "StunProtocol", None)
+    need(stun_protocol is not None and callable(getattr(stun_protocol, "datagram_received", None))
+         and callable(getattr(stun_protocol, "connection_made", None)), "StunProtocol datagram/connection callbacks")
+    need(hasattr(aioice.ice.CandidatePair, "remote_addr"), "CandidatePair.remote_addr")
+    need(callable(getattr(aioice.candidate, "candidate_foundation", None))
+         and callable(getattr(aioice.candidate, "candidate_priority", None)), "aioice.candidate foundation/priority")
+    need(callable(getattr(aioice.turn, "create_turn_endpoint", None)), "aioice.turn.create_turn_endpoint")
+    need(hasattr(aioice.stun, "TransactionFailed") and hasattr(aioice.stun, "TransactionTimeout"),
+         "aioice.stun.TransactionFailed/TransactionTimeout")
+    if problems:
+        raise SeamError(
+            f"aiortc {getattr(aiortc, '__version__', '?')} / aioice {aioice.__version__} differ from what "
+            f"shoal's network seam (shoal.net.aioice_seam) relies on: {'; '.join(problems)}"
+        )
+
+
+def install() -> None:
+    """Check the internals, then route the server's gatherers to ``ShoalConnection`` (idempotent)."""
+    global _original_connection_kwargs
+    check_internals()
+    module: Any = aiortc.rtcicetransport
+    if module.connection_kwargs is _connection_kwargs:
+        return
+    _original_connection_kwargs = module.connection_kwargs
+    module.connection_kwargs = _connection_kwargs
+    module.Connection = _make_connection
+
+
+# --- TURN check ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TurnCheck:
+    ok: bool
+    detail: str
+    """``"relay 203.0.113.5:49152"``, ``"401 Unauthorized"``, ``"unreachable: ..."``."""
+    rejected: bool = False
+    """The server answered with an error (credentials), as opposed to not answering."""
+
+
+async def turn_allocate(
+    host: str, port: int, transport: str, tls: bool, username: str, credential: str, timeout_s: float = 10.0
+) -> TurnCheck:
+    """One TURN Allocate with these credentials, then release it."""
+    try:
+        relay_transport, _ = await asyncio.wait_for(
+            aioice.turn.create_turn_endpoint(
+                asyncio.DatagramProtocol,
+                server_addr=(host, port),
+                username=username,
+                password=credential,
+                ssl=tls,
+                transport=transport,
+            ),
+            timeout_s,
+        )
+    except aioice.stun.TransactionFailed as exc:
+        code = exc.response.attributes.get("ERROR-CODE", (0, "error"))
+        return TurnCheck(False, f"{code[0]} {code[1]}", rejected=True)
+    except (aioice.stun.TransactionTimeout, TimeoutError):
+        return TurnCheck(False, "unreachable: no answer")
+    except (OSError, ConnectionError) as exc:
+        return TurnCheck(False, f"unreachable: {exc}")
+    relayed = relay_transport.get_extra_info("sockname")
+    relay_transport.close()
+    return TurnCheck(True, f"relay {relayed[0]}:{relayed[1]}" if relayed else "allocated")

@@ -1,0 +1,374 @@
+"""The pure parts of the WebRTC network options, driven with many generated inputs.
+
+Address selection, port ranges, ICE server URLs and TURN REST credentials, the STUN
+username parser against aioice's own encoder, the single-port demultiplexing table against
+a small reference model (hundreds of thousands of operations), the once-per-cause log, and
+the rebinding rule.
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import hashlib
+import hmac
+import random
+import socket
+import string
+from collections import OrderedDict
+
+import aioice.stun
+import pytest
+
+from shoal.config import ShoalConfig
+from shoal.net.addresses import PortRange, parse_port_range, select_addresses, validate_public_ip
+from shoal.net.aioice_seam import REBIND_SILENCE_S, PortRangeExhausted, bind_in_range, should_follow
+from shoal.net.demux import Address, DemuxTable, Drop, OnceLog, StunInfo, inspect_stun
+from shoal.net.iceservers import IcePolicy, IceServerEntry, parse_ice_url, turn_rest_credentials
+
+# --- addresses -------------------------------------------------------------------------
+
+HOST = {
+    "lo": ["127.0.0.1", "::1"],
+    "eth0": ["198.51.100.7", "fe80::1", "2001:db8::7"],
+    "docker0": ["172.17.0.1"],
+    "br-1a2b": ["172.18.0.1"],
+    "veth12": ["fe80::2"],
+    "wg0": ["10.8.0.1"],
+}
+
+
+def test_default_selection_leaves_out_loopback_link_local_and_container_bridges() -> None:
+    assert select_addresses(HOST) == ["198.51.100.7", "2001:db8::7", "10.8.0.1"]
+
+
+@pytest.mark.parametrize(
+    ("patterns", "expected"),
+    [
+        (["eth*"], ["198.51.100.7", "2001:db8::7"]),
+        (["198.51.100.7"], ["198.51.100.7"]),
+        (["198.51.100.0/24", "10.0.0.0/8"], ["198.51.100.7", "10.8.0.1"]),
+        (["lo"], ["127.0.0.1", "::1"]),
+        (["127.0.0.1"], ["127.0.0.1"]),
+        (["docker0"], ["172.17.0.1"]),
+        (["2001:db8::/32"], ["2001:db8::7"]),
+        (["nothing*"], []),
+    ],
+)
+def test_patterns_choose_by_interface_name_address_or_cidr(patterns: list[str], expected: list[str]) -> None:
+    assert select_addresses(HOST, patterns) == expected
+
+
+def test_port_ranges_parse_and_bad_ones_say_why() -> None:
+    assert parse_port_range("50000-50100") == PortRange(50000, 50100)
+    assert len(parse_port_range("7-7")) == 1
+    for text, why in [("5-1", "greater"), ("0-10", "within"), ("1-70000", "within"), ("abc", "MIN-MAX"), ("5", "MIN-MAX")]:
+        with pytest.raises(ValueError, match=why):
+            parse_port_range(text)
+
+
+def test_public_ip_must_be_a_specific_ipv4_address() -> None:
+    assert validate_public_ip("203.0.113.5") == "203.0.113.5"
+    for bad in ("example.com", "0.0.0.0", "2001:db8::1", ""):
+        with pytest.raises(ValueError, match="--rtc-public-ip"):
+            validate_public_ip(bad)
+
+
+def test_bind_in_range_finds_the_free_ports_and_reports_exhaustion() -> None:
+    rng = random.Random(1)
+    probe = bind_in_range("127.0.0.1", PortRange(20000, 60000), rng)
+    low = probe.getsockname()[1]
+    probe.close()
+    ports = PortRange(low, low + 2)
+    held: list[socket.socket] = []
+    try:
+        for _ in range(len(ports)):
+            sock = bind_in_range("127.0.0.1", ports, rng)
+            held.append(sock)
+            assert sock.getsockname()[1] in ports
+        assert len({s.getsockname()[1] for s in held}) == len(ports)
+        with pytest.raises(PortRangeExhausted, match="no free UDP port") as caught:
+            bind_in_range("127.0.0.1", ports, rng)
+        assert caught.value.errno == errno.EADDRINUSE
+    finally:
+        for sock in held:
+            sock.close()
+
+
+# --- ICE servers and TURN credentials ---------------------------------------------------
+
+
+def test_ice_urls_parse_with_default_ports_and_transports() -> None:
+    assert parse_ice_url("stun:stun.example.com").port == 3478
+    turn = parse_ice_url("turn:203.0.113.5:3479?transport=tcp")
+    assert (turn.host, turn.port, turn.transport, turn.is_turn) == ("203.0.113.5", 3479, "tcp", True)
+    turns = parse_ice_url("turns:turn.example.com")
+    assert (turns.port, turns.transport) == (5349, "tcp")
+    assert parse_ice_url("turn:[2001:db8::1]:3478").host == "2001:db8::1"
+    for bad in ("http://x", "stun:", "stun:x:1?transport=udp", "turn:x:99999", "turn:x?transport=sctp", "turns:x?transport=udp", "turn:a b"):
+        with pytest.raises(ValueError, match="--ice-server"):
+            parse_ice_url(bad)
+
+
+def coturn_password(secret: str, username: str) -> str:
+    """coturn's check for use-auth-secret: base64 of HMAC-SHA1 over the username, keyed by the secret."""
+    return base64.b64encode(hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()).decode()
+
+
+def test_turn_rest_credentials_are_coturns_scheme_for_thousands_of_peers() -> None:
+    rng = random.Random(9)
+    for _ in range(5000):
+        secret = "".join(rng.choices(string.printable, k=rng.randint(1, 64)))
+        peer_id = "".join(rng.choices(string.ascii_letters + string.digits + "-", k=rng.randint(1, 40)))
+        now = rng.uniform(1.6e9, 2.0e9)
+        ttl = rng.randint(1, 10**6)
+        username, credential = turn_rest_credentials(secret, peer_id, ttl, now)
+        expiry, _, who = username.partition(":")
+        assert int(expiry) == int(now) + ttl and who == peer_id
+        assert credential == coturn_password(secret, username)
+        assert len(base64.b64decode(credential)) == 20
+
+
+def test_ice_policy_validates_the_options_together() -> None:
+    for kwargs, why in [
+        ({"urls": ["turn:x"]}, "need --turn-secret"),
+        ({"urls": ["turn:x"], "username": "u"}, "go together"),
+        ({"urls": ["turn:x"], "username": "u", "credential": "c", "turn_secret": "s"}, "exclusive"),
+        ({"urls": ["stun:x"], "turn_secret": "s"}, "no turn:"),
+        ({"urls": ["turn:x"], "turn_secret": "s", "turn_ttl_s": 0}, "--turn-ttl"),
+        ({"urls": ["turn:x"], "turn_secret": ""}, "empty"),
+    ]:
+        with pytest.raises(ValueError, match=why):
+            IcePolicy.build(**kwargs)  # type: ignore[arg-type]
+
+
+def test_peers_get_stun_without_and_turn_with_their_own_credentials() -> None:
+    policy = IcePolicy.build(["stun:s:3478", "turn:t:3478", "turns:t:5349"], turn_secret="k", turn_ttl_s=600)
+    entries = policy.entries_for("peer-1", now=1_700_000_000.5)
+    username = "1700000600:peer-1"
+    assert entries == [
+        IceServerEntry(("stun:s:3478",)),
+        IceServerEntry(("turn:t:3478", "turns:t:5349"), username, coturn_password("k", username)),
+    ]
+    static = IcePolicy.build(["turn:t"], username="u", credential="c")
+    assert static.entries_for("any", 0) == [IceServerEntry(("turn:t",), "u", "c")]
+    assert IcePolicy.build([]).entries_for("p", 0) == []
+
+
+def test_config_refuses_bad_network_options_with_the_option_named() -> None:
+    with pytest.raises(ValueError, match="exclusive"):
+        ShoalConfig(rtc_udp_port=50000, rtc_port_range="50000-50010")
+    with pytest.raises(ValueError, match="--rtc-udp-port"):
+        ShoalConfig(rtc_udp_port=0)
+    with pytest.raises(ValueError, match="--rtc-interface"):
+        ShoalConfig(rtc_interfaces=("10.0.0.0/33",))
+    with pytest.raises(ValueError, match="--ice-server"):
+        ShoalConfig(ice_servers=("turn:",))
+    config = ShoalConfig(rtc_port_range="50000-50010", ice_servers=("turn:t",), turn_secret="s")
+    assert config.port_range == PortRange(50000, 50010)
+    assert config.ice_policy.turn_secret == "s"
+
+
+# --- STUN username parsing --------------------------------------------------------------
+
+ICE_CHARS = string.ascii_letters + string.digits + "+/"
+
+
+def aioice_request(username: str | None, rng: random.Random, method: aioice.stun.Method = aioice.stun.Method.BINDING,
+                   message_class: aioice.stun.Class = aioice.stun.Class.REQUEST) -> bytes:
+    message = aioice.stun.Message(message_method=method, message_class=message_class)
+    message.attributes["PRIORITY"] = rng.randint(0, 2**31)
+    if username is not None:
+        message.attributes["USERNAME"] = username
+    if rng.random() < 0.5:
+        message.attributes["ICE-CONTROLLING"] = rng.getrandbits(64)
+    if rng.random() < 0.5:
+        message.attributes["USE-CANDIDATE"] = None
+    message.add_message_integrity(b"".join(rng.choice(ICE_CHARS).encode() for _ in range(22)))
+    message.add_fingerprint()
+    return bytes(message)
+
+
+def test_the_ufrag_parser_agrees_with_aioices_encoder_on_many_messages() -> None:
+    rng = random.Random(3)
+    for _ in range(20000):
+        local = "".join(rng.choices(ICE_CHARS, k=rng.randint(4, 32)))
+        remote = "".join(rng.choices(ICE_CHARS, k=rng.randint(4, 32)))
+        info = inspect_stun(aioice_request(f"{local}:{remote}", rng))
+        assert isinstance(info, StunInfo)
+        assert (info.message_type, info.ufrag) == (0x0001, local)
+    response = aioice_request(None, rng, message_class=aioice.stun.Class.RESPONSE)
+    info = inspect_stun(response)
+    assert isinstance(info, StunInfo) and info.message_type == 0x0101 and info.ufrag is None
+
+
+def test_the_parser_never_raises_on_garbage_truncations_and_bit_flips() -> None:
+    rng = random.Random(4)
+    valid = aioice_request("abcd:efgh", rng)
+    for _ in range(100000):
+        choice = rng.random()
+        if choice < 0.3:
+            data = rng.randbytes(rng.randint(0, 300))
+        elif choice < 0.6:
+            data = valid[: rng.randint(0, len(valid))]
+        else:
+            flipped = bytearray(valid)
+            for _ in range(rng.randint(1, 4)):
+                flipped[rng.randrange(len(flipped))] ^= 1 << rng.randrange(8)
+            data = bytes(flipped)
+        result = inspect_stun(data)
+        assert result is None or result is Drop.MALFORMED_STUN or isinstance(result, StunInfo)
+        if result is None:
+            assert len(data) < 20 or data[0] >= 4 or data[4:8] != b"\x21\x12\xa4\x42"
+
+
+# --- the demultiplexing table against a reference model ----------------------------------
+
+
+class ModelDemux:
+    """The rules of ``shoal.net.demux``, restated as simply as possible."""
+
+    def __init__(self, max_addresses: int) -> None:
+        self.max = max_addresses
+        self.ufrags: dict[str, int] = {}
+        self.owner: dict[Address, int] = {}
+        self.recent: dict[int, OrderedDict[Address, None]] = {}
+
+    def register(self, ufrag: str, conn: int) -> None:
+        self.ufrags[ufrag] = conn
+        self.recent[conn] = OrderedDict()
+
+    def unregister(self, conn: int) -> None:
+        self.ufrags = {u: c for u, c in self.ufrags.items() if c != conn}
+        self.owner = {a: c for a, c in self.owner.items() if c != conn}
+        self.recent.pop(conn, None)
+
+    def bind(self, address: Address, conn: int) -> None:
+        old = self.owner.get(address)
+        if old is not None and old != conn:
+            self.recent[old].pop(address, None)
+        self.recent[conn].pop(address, None)
+        self.recent[conn][address] = None
+        self.owner[address] = conn
+        while len(self.recent[conn]) > self.max:
+            gone, _ = self.recent[conn].popitem(last=False)
+            if self.owner.get(gone) == conn:
+                del self.owner[gone]
+
+    def route(self, kind: str, ufrag: str | None, address: Address) -> int | Drop:
+        bound = self.owner.get(address)
+        if kind == "media":
+            return bound if bound is not None else Drop.NOT_STUN
+        if kind == "request" and ufrag is not None:
+            if ufrag not in self.ufrags:
+                return Drop.UNKNOWN_UFRAG
+            self.bind(address, self.ufrags[ufrag])
+            return self.ufrags[ufrag]
+        if bound is not None:
+            return bound
+        return Drop.NO_USERNAME if kind == "request" else Drop.NOT_BINDING_REQUEST
+
+
+def test_the_demux_table_follows_the_rules_over_300000_random_operations() -> None:
+    """Binding by ufrag, rebinding to a new address, moves between connections, eviction and
+    unregistration, all checked against the reference model after every step."""
+    rng = random.Random(5)
+    table: DemuxTable[int] = DemuxTable(max_addresses=4)
+    model = ModelDemux(4)
+    live: dict[int, str] = {}
+    next_conn = 0
+    addresses = [(f"198.51.100.{i}", 40000 + j) for i in range(6) for j in range(5)]
+    requests = {}
+
+    def request(ufrag: str | None) -> bytes:
+        if ufrag not in requests:
+            requests[ufrag] = aioice_request(None if ufrag is None else f"{ufrag}:remote", rng)
+        return requests[ufrag]
+
+    response = aioice_request(None, rng, message_class=aioice.stun.Class.RESPONSE)
+    rtp = bytes([0x80, 0x6F]) + bytes(100)
+    for step in range(300000):
+        op = rng.random()
+        if op < 0.01 or not live:
+            ufrag = f"u{next_conn}"
+            table.register(ufrag, next_conn)
+            model.register(ufrag, next_conn)
+            live[next_conn] = ufrag
+            next_conn += 1
+            continue
+        if op < 0.02:
+            conn = rng.choice(list(live))
+            table.unregister(conn)
+            model.unregister(conn)
+            del live[conn]
+            continue
+        address = rng.choice(addresses)
+        if op < 0.4:
+            ufrag = rng.choice([*live.values(), "ghost"]) if rng.random() < 0.95 else None
+            got = table.route(request(ufrag), address)
+            want = model.route("request", ufrag, address)
+        elif op < 0.45:
+            got = table.route(response, address)
+            want = model.route("response", None, address)
+        else:
+            got = table.route(rtp, address)
+            want = model.route("media", None, address)
+        assert got == want, f"step {step}: {got} != {want} for {address}"
+        if step % 1000 == 0:
+            assert table.addresses == len(model.owner) <= 4 * len(live)
+            for conn in live:
+                assert set(table.addresses_of(conn)) == set(model.recent[conn])
+    for conn in list(live):
+        table.unregister(conn)
+    assert table.addresses == 0 and table.connections == 0
+
+
+def test_rebinding_keeps_a_connection_reachable_from_its_new_address() -> None:
+    rng = random.Random(6)
+    table: DemuxTable[str] = DemuxTable()
+    table.register("alice", "A")
+    table.register("bob", "B")
+    old, new = ("203.0.113.9", 40000), ("203.0.113.9", 40001)
+    rtp = bytes([0x80]) + bytes(50)
+    assert table.route(rtp, old) is Drop.NOT_STUN
+    assert table.route(aioice_request("alice:x", rng), old) == "A"
+    assert table.route(rtp, old) == "A"
+    assert table.route(rtp, new) is Drop.NOT_STUN  # media first from the new address: not yet
+    assert table.route(aioice_request("alice:x", rng), new) == "A"
+    assert table.route(rtp, new) == "A" and table.new_addresses == 1
+    assert table.route(aioice_request("bob:y", rng), new) == "B"  # the port reused for another call
+    assert table.route(rtp, new) == "B" and table.moved_addresses == 1
+    table.learn(("198.51.100.1", 3478), "A")  # A's own check to a candidate: its answer comes back
+    assert table.route(aioice_request(None, rng, message_class=aioice.stun.Class.RESPONSE), ("198.51.100.1", 3478)) == "A"
+    with pytest.raises(ValueError, match="already in use"):
+        table.register("alice", "C")
+    table.unregister("A")
+    assert table.route(rtp, old) is Drop.NOT_STUN
+    assert table.route(aioice_request("alice:x", rng), old) is Drop.UNKNOWN_UFRAG
+
+
+# --- logging once per cause, the rebinding rule ---------------------------------------------
+
+
+def test_once_log_logs_the_first_of_each_cause_and_then_one_summary_per_interval() -> None:
+    lines: list[str] = []
+    now = [0.0]
+    notes = OnceLog(lines.append, lambda: now[0], interval_s=60)
+    for i in range(100000):
+        now[0] = i * 0.01  # 1000 s of a flood at 100 per second, of two causes
+        notes.note("garbage", lambda: "garbage")
+        if i % 2:
+            notes.note("ufrag", "unknown ufrag")
+    assert notes.counts == {"garbage": 100000, "ufrag": 50000}
+    garbage = [line for line in lines if line.startswith("garbage")]
+    assert garbage[0] == "garbage (logged once; later ones counted)"
+    assert 15 <= len(garbage) <= 18, len(garbage)  # one per minute
+    assert "5999 more like it in the last 60 s" in garbage[1]
+    assert sum(1 for line in lines if line.startswith("unknown ufrag")) == len(garbage)
+
+
+def test_a_nominating_request_is_followed_at_once_a_consent_check_only_after_silence() -> None:
+    assert should_follow(True, 0.0)
+    assert not should_follow(False, 0.02)
+    assert not should_follow(False, REBIND_SILENCE_S - 0.01)
+    assert should_follow(False, REBIND_SILENCE_S)
