@@ -9,7 +9,8 @@
   otherwise stays idle: it rewrites SSRC, payload type, sequence numbers, timestamps and
   header extensions for that receiver's connection, keeps a history to answer the receiver's
   NACKs (as RTX when negotiated), passes its PLI/FIR up to the publisher, and starts a video
-  receiver on a keyframe.
+  receiver on a keyframe. Numbering is kept on extended sequence numbers
+  (``shoal.media.munger``), so calls of any length forward every packet.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket, wrap_rtx
-from aiortc.utils import uint16_add, uint16_gt, uint32_add
+from aiortc.utils import uint16_add
 
 from shoal.media.keyframes import keyframe_start
+from shoal.media.munger import RtpMunger, SendHistory
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,15 @@ answered from the history."""
 HISTORY = {"audio": 128, "video": 512}
 """Sent packets kept per receiver to answer its NACKs: ~2 s of 1 Mbit/s video, 2.5 s of
 audio (browsers rarely NACK audio). At most ~600 kB per video receiver."""
+
+MAX_RESEND_AGE_S = {"audio": 1.0, "video": 2.0}
+"""A NACKed packet older than this is not resent: it would arrive after the receiver's jitter
+buffer gave up on it (mediasoup's retransmission buffer uses the same limits)."""
+
+CLOCK_RATES = {"audio": 48000, "video": 90000}
+"""RTP clock rates of the codecs shoal forwards (Opus; VP8 and H.264), if the SDP gives none."""
+
+NTP_SECOND = 1 << 32
 
 
 class RtpTap:
@@ -66,7 +77,10 @@ class RtpTap:
         return self._buffer.capacity if self._buffer is not None else 0
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
-        self.ssrc = packet.ssrc
+        if packet.ssrc != self.ssrc:
+            # A new stream: aiortc's jitter buffer would compare its numbers with the old one's.
+            self._buffer = None
+            self.ssrc = packet.ssrc
         self.packets += 1
         try:
             self._deliver(packet)
@@ -143,16 +157,11 @@ class RtpForwarder:
         self._queue_max = SEND_QUEUE.get(self.kind, 256)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._history: dict[int, RtpPacket] = {}
-        self._history_size = HISTORY.get(self.kind, 512)
-        # Rewriting state: None until the first packet is forwarded.
+        self._history: SendHistory[RtpPacket] = SendHistory(
+            HISTORY.get(self.kind, 512), MAX_RESEND_AGE_S.get(self.kind, 2.0)
+        )
+        self._munger: RtpMunger | None = None  # made by configure()
         self._in_ssrc: int | None = None
-        self._first_in_seq = 0
-        self._seq_offset = 0
-        self._ts_offset = 0
-        self._next_out_seq = 0
-        self._next_out_ts = 0
-        self._started = False
         self._sr_fields = hasattr(sender, "_RTCRtpSender__packet_count")
         self.closed = False
         # counters, logged at close
@@ -187,9 +196,13 @@ class RtpForwarder:
                 self._rtx_payload_type = codec.payloadType
         self._mid = parameters.muxId
         self._extensions.configure(parameters)
-        self._next_out_seq = self._sender._ssrc & 0x7FFF  # any start below 2^15 avoids early wraps
-        self._next_out_ts = (self._sender._ssrc * 7919) & 0xFFFFFFFF
-        self._rtx_seq = self._sender._rtx_ssrc & 0x7FFF
+        # Any origin will do (numbers are extended); derived from the random SSRCs as aiortc's are random.
+        self._munger = RtpMunger(
+            self._sender._ssrc & 0xFFFF,
+            (self._sender._ssrc * 7919) & 0xFFFFFFFF,
+            primary.clockRate or CLOCK_RATES.get(self.kind, 90000),
+        )
+        self._rtx_seq = self._sender._rtx_ssrc & 0xFFFF
         self._configured = True
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"forward {self.name}")
 
@@ -197,59 +210,59 @@ class RtpForwarder:
 
     def put(self, packet: RtpPacket) -> None:
         """A packet from the publisher; rewritten and queued for this receiver (never blocks)."""
-        if not self._configured or self.closed or self._sender.transport.state != "connected":
+        munger = self._munger
+        if munger is None or self.closed or self._sender.transport.state != "connected":
             return
         if packet.ssrc != self._in_ssrc:
-            self._restart(packet.ssrc)
-        if not self._started:
+            self._restart(munger, packet.ssrc)
+        ntp = current_ntp_time()
+        now = ntp / NTP_SECOND  # seconds, from the one clock read per packet
+        place = None
+        if munger.started:
+            place = munger.rewrite(packet.sequence_number, packet.timestamp, now)
+            if not munger.started and munger.jumps == 1:  # later jumps are counted, logged at close
+                log.info("%s: the publisher's sequence numbers jumped; restarting on this packet", self.name)
+        if not munger.started:  # a new stream, or its numbering jumped
             if self.kind == "video" and not keyframe_start(self._codec_name, packet.payload):
                 self.waited_for_keyframe += 1
                 self._request_keyframe()
                 return
-            self._seq_offset = uint16_add(self._next_out_seq, -packet.sequence_number)
-            self._ts_offset = uint32_add(self._next_out_ts, -packet.timestamp)
-            self._first_in_seq = packet.sequence_number
-            self._started = True
-        elif uint16_gt(self._first_in_seq, packet.sequence_number):
-            return  # reordered from before this receiver's start
+            place = munger.start(packet.sequence_number, packet.timestamp, now)
+        if place is None:
+            return  # reordered from before this receiver's start, or part of a jump not yet confirmed
         out = RtpPacket(
             payload_type=self._payload_type,
             marker=packet.marker,
-            sequence_number=uint16_add(packet.sequence_number, self._seq_offset),
-            timestamp=uint32_add(packet.timestamp, self._ts_offset),
+            sequence_number=place.sequence_number,
+            timestamp=place.timestamp,
             ssrc=self._sender._ssrc,
             payload=packet.payload,
         )
         out.padding_size = packet.padding_size
         out.extensions.mid = self._mid
-        now = current_ntp_time()
-        out.extensions.abs_send_time = (now >> 14) & 0x00FFFFFF
+        out.extensions.abs_send_time = (ntp >> 14) & 0x00FFFFFF
         out.extensions.audio_level = packet.extensions.audio_level
-        self._history[out.sequence_number % self._history_size] = out
-        following = uint16_add(out.sequence_number, 1)
-        if uint16_gt(following, self._next_out_seq):
-            self._next_out_seq = following
-            self._next_out_ts = out.timestamp
+        self._history.add(place.extended_seq, now, out)
         if len(self._queue) >= self._queue_max:
             self._queue.popleft()
             self.dropped += 1
         self._queue.append(out.serialize(self._extensions))
-        self._note_sent(out, now)
+        self._note_sent(out, ntp)
         self._wake.set()
 
-    def _restart(self, ssrc: int) -> None:
+    def _restart(self, munger: RtpMunger, ssrc: int) -> None:
         """A new inbound stream (first packet or a new SSRC): continue our numbering after the last."""
         if self._in_ssrc is not None:
-            log.info("%s: the publisher's SSRC changed; restarting on the next keyframe", self.name)
-            self._next_out_ts = uint32_add(self._next_out_ts, 3000)
+            log.info("%s: the publisher's SSRC changed; restarting%s", self.name,
+                     " on the next keyframe" if self.kind == "video" else "")
         self._in_ssrc = ssrc
-        self._started = False
+        munger.restart()
 
     # RTCP from the receiver (through the aiortc sender) ---------------------------------
 
     async def retransmit(self, sequence_number: int) -> None:
-        packet = self._history.get(sequence_number % self._history_size)
-        if packet is None or packet.sequence_number != sequence_number or self.closed:
+        packet = self._history.get(sequence_number, current_ntp_time() / NTP_SECOND)
+        if packet is None or self.closed:
             return
         if self._rtx_payload_type is not None:
             packet = wrap_rtx(packet, self._rtx_payload_type, self._rtx_seq, self._sender._rtx_ssrc)
@@ -306,3 +319,10 @@ class RtpForwarder:
             self.name, self.forwarded, self.retransmitted, self.dropped, self.keyframe_requests,
             self.waited_for_keyframe,
         )
+        munger = self._munger
+        if munger is not None and (munger.before_start or munger.jumps or munger.jump_dropped):
+            log.info(
+                "%s: %d packets reordered from before the start dropped, %d sequence jumps "
+                "(%d packets dropped until confirmed)",
+                self.name, munger.before_start, munger.jumps, munger.jump_dropped,
+            )

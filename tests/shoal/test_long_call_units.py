@@ -1,0 +1,393 @@
+"""Hours of a call, compressed: every per-packet counter and comparison driven past its wrap.
+
+Each test pushes ≥ 200,000 packets (or frames, or ticks) through one part of a long call —
+the forwarder with a real aiortc ``RTCRtpSender`` and DTLS transport (no socket: the
+transport is marked connected and its ``_send_rtp`` keeps the datagrams), the NACK history
+and the RTX sequence, keyframe waiting, the RTP tap feeding aiortc's jitter buffer — with sequence-number and
+timestamp wraps, loss, reordering and an SSRC change, and checks what comes out packet by
+packet. Each docstring says what the code before the fix did to fail it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import pytest
+from aiortc import RTCCertificate, RTCDtlsTransport, RTCIceGatherer, RTCIceTransport, RTCRtpSender
+from aiortc.jitterbuffer import JitterBuffer
+from aiortc.rtcdtlstransport import State
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpSendParameters,
+)
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+
+from shoal.media.forward import RtpForwarder, RtpTap
+from shoal.media.munger import MAX_DROPOUT, RtpMunger, SendHistory
+from shoal.media.seqnum import Unwrapper, nearest_extension
+
+LONG = 200_000
+WRAP16 = 1 << 16
+WRAP32 = 1 << 32
+
+OPUS = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)
+VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+VP8_RTX = RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=97, parameters={"apt": 96})
+MID = RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid")
+
+
+# -- pure counters ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bits", [16, 32])
+def test_the_unwrapper_keeps_order_through_wraps_and_reordering(bits: int) -> None:
+    """300,000 values walking forwards with gaps and steps back (reordering) across many wraps:
+    each unwraps to its true position. (Raw serial-number comparisons, as the old forwarder's
+    ``uint16_gt(first, seq)``, flip once values are half the range apart.)"""
+    rng = random.Random(bits)
+    mod = 1 << bits
+    stride = 1 if bits == 16 else 30_000  # 32-bit: steps of 30,000 ticks make it wrap within the run
+    true = mod - 5 * stride
+    unwrapper = Unwrapper(bits)
+    first = unwrapper.unwrap(true % mod)
+    wraps = 0
+    for _ in range(300_000):
+        step = rng.choice((1, 1, 1, 2, 3, -1, -2, -40)) * stride
+        if rng.random() < 0.0005:
+            step = rng.randrange(1, mod // 2 - 1)  # a big but legal jump forward
+        before = true // mod
+        true += step
+        wraps += true // mod != before
+        assert unwrapper.peek(true % mod) - first == true - (mod - 5 * stride)
+        assert unwrapper.unwrap(true % mod) - first == true - (mod - 5 * stride)
+    assert wraps >= 3
+    with pytest.raises(ValueError):
+        unwrapper.unwrap(mod)
+
+
+def test_a_nack_means_the_packet_with_that_number_nearest_the_newest() -> None:
+    assert nearest_extension(5, 65541) == 65541
+    assert nearest_extension(4, 65541) == 65540
+    assert nearest_extension(6, 65541) == 65542  # after the newest: never sent, not a wrap older
+    assert nearest_extension(65535, 65541) == 65535
+    assert nearest_extension(10, 10 + 5 * WRAP16) == 10 + 5 * WRAP16
+    assert nearest_extension(5, WRAP32 + 10, bits=32) == WRAP32 + 5
+
+
+def test_the_send_history_answers_only_the_packet_meant_for_200k_packets() -> None:
+    """Extended numbers from near a wrap, with a slot that is never refilled (every packet
+    ≡ 3 mod 64 lost after the first 1,000). A NACK for a lost number (sent once the next
+    packet went out, as a receiver would) is never answered with the packet of the same
+    16-bit number a wrap earlier — what the old ``history[seq % size]`` +
+    ``packet.sequence_number == seq`` check answered at 65,536. No time passes here, so the
+    age limit is not what rejects it; it is checked on its own at the end."""
+    history: SendHistory[int] = SendHistory(64, max_age=1e9)
+    start = WRAP16 - 300
+    stale_checked = 0
+    for ext in range(start, start + LONG):
+        lost = ext - start > 1000 and ext % 64 == 3
+        if not lost:
+            history.add(ext, 0.0, ext)
+            assert history.get(ext & 0xFFFF, 0.0) == ext
+            if ext - 1 - start > 1000 and (ext - 1) % 64 == 3:
+                assert history.get((ext - 1) & 0xFFFF, 0.0) is None
+                stale_checked += ext - 1 - WRAP16 - start <= 1000  # its slot still holds that number, a wrap older
+        assert history.get((ext + 1) & 0xFFFF, 0.0) is None  # not sent yet
+        if ext - start > 70:
+            back = ext - 60
+            expect = None if back - start > 1000 and back % 64 == 3 else back
+            assert history.get(back & 0xFFFF, 0.0) == expect
+    assert stale_checked >= 1
+    assert history.too_old == 0
+    aging: SendHistory[int] = SendHistory(64, max_age=1.0)
+    aging.add(WRAP16 + 7, 100.0, 1)
+    assert aging.get(7, 100.999) == 1
+    assert aging.get(7, 101.001) is None and aging.too_old == 1
+
+
+def test_a_sequence_jump_is_confirmed_before_the_munger_restarts_on_it() -> None:
+    munger = RtpMunger(100, 5000, 48000)
+    assert munger.start(40_000, 0, 0.0).extended_seq == 100
+    assert munger.rewrite(40_001, 960, 0.02) is not None
+    assert munger.rewrite(40_001 + MAX_DROPOUT + 10, 10**6, 0.04) is None  # one stray packet
+    assert munger.started
+    assert munger.rewrite(40_002, 1920, 0.04).extended_seq == 102  # type: ignore[union-attr]
+    assert munger.rewrite(9, 0, 0.06) is None  # a new numbering: its first packet...
+    assert munger.rewrite(10, 960, 0.08) is None and not munger.started  # ...confirmed by the next
+    restarted = munger.start(10, 960, 0.08)
+    assert restarted.extended_seq == 103
+    assert restarted.timestamp == 1920 + 5000 + int(0.04 * 48000)  # on from the last, by the time between
+    assert (munger.jumps, munger.jump_dropped) == (1, 2)
+
+
+# -- the forwarder, with a real aiortc sender --------------------------------------------------
+
+
+class Wire:
+    """A real DTLS transport of aiortc, marked connected; what it would encrypt and send is kept."""
+
+    def __init__(self) -> None:
+        self.transport = RTCDtlsTransport(RTCIceTransport(RTCIceGatherer()), [RTCCertificate.generateCertificate()])
+        self.transport._state = State.CONNECTED
+        self.sent: list[bytes] = []
+        setattr(self.transport, "_send_rtp", self._send)  # noqa: B010
+
+    async def _send(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def take(self, extensions: HeaderExtensionsMap) -> list[RtpPacket]:
+        packets = [RtpPacket.parse(data, extensions) for data in self.sent]
+        self.sent.clear()
+        return packets
+
+
+@dataclass
+class Sent:
+    """One inbound packet as the publisher numbered it: its index in its stream and its payload."""
+
+    stream: int
+    index: int
+    packet: RtpPacket
+
+
+async def make_forwarder(kind: str, codecs: list[RTCRtpCodecParameters]) -> tuple[RtpForwarder, Wire, HeaderExtensionsMap, list[int]]:
+    wire = Wire()
+    sender = RTCRtpSender(kind, wire.transport)
+    requests: list[int] = []
+    forwarder = RtpForwarder(sender, f"test {kind}", lambda: requests.append(1))
+    forwarder.install()
+    parameters = RTCRtpSendParameters(codecs=codecs, headerExtensions=[MID], muxId="1")
+    forwarder.configure(parameters)
+    extensions = HeaderExtensionsMap()
+    extensions.configure(parameters)
+    return forwarder, wire, extensions, requests
+
+
+def stream(
+    number: int, count: int, ssrc: int, seq0: int, ts0: int, ts_step: int, payload: Callable[[int], bytes],
+    rng: random.Random, loss: float = 0.01, reorder: float = 0.01, early: int = 0,
+) -> Iterator[Sent]:
+    """``count`` packets of one publisher stream in arrival order: random loss, adjacent swaps,
+    and ``early`` packets numbered before the first one that arrive just after it."""
+
+    def make(index: int) -> Sent:
+        packet = RtpPacket(
+            payload_type=111 if ts_step == 960 else 96, sequence_number=(seq0 + index) % WRAP16,
+            timestamp=(ts0 + (index // (1 if ts_step == 960 else 3)) * ts_step) % WRAP32, ssrc=ssrc,
+            payload=payload(index),
+        )
+        return Sent(number, index, packet)
+
+    order = [0, *range(-early, 0), *range(1, count)]
+    for i in range(early + 1, len(order) - 1):
+        if rng.random() < reorder:
+            order[i], order[i + 1] = order[i + 1], order[i]
+    for index in order:
+        if index > 0 and rng.random() < loss:
+            continue
+        yield make(index)
+
+
+async def drive(forwarder: RtpForwarder, wire: Wire, extensions: HeaderExtensionsMap, packets: Iterable[Sent],
+                each: Callable[[Sent, list[RtpPacket]], None] | None = None) -> list[tuple[Sent, RtpPacket]]:
+    """Put every packet; after each, let the forwarder's send task run and pair what it sent."""
+    pairs: list[tuple[Sent, RtpPacket]] = []
+    for sent in packets:
+        forwarder.put(sent.packet)
+        await asyncio.sleep(0)  # the send task drains the queue in one step (our _send_rtp never waits)
+        out = wire.take(extensions)
+        assert len(out) <= 1
+        if out:
+            pairs.append((sent, out[0]))
+        if each is not None:
+            each(sent, out)
+    assert forwarder.dropped == 0
+    return pairs
+
+
+def nearest(seq: int, reference: int) -> int:
+    """The extension of 16-bit ``seq`` nearest to extended ``reference`` (the test's own arithmetic)."""
+    return reference + (seq - reference + WRAP16 // 2) % WRAP16 - WRAP16 // 2
+
+
+def check_continuous(pairs: list[tuple[Sent, RtpPacket]], clock_rate: int) -> None:
+    """Within a stream: out seq = in index + a constant, out ts = in ts + a constant (mod 2^16/2^32);
+    at each new stream: the next seq after the highest sent, the timestamp on by ≥ 20 ms and < 2 s."""
+    base: dict[int, tuple[int, int]] = {}
+    highest: tuple[int, int] | None = None  # (extended seq, timestamp) of the newest packet sent
+    for sent, out in pairs:
+        if sent.stream not in base:
+            if highest is not None:
+                assert out.sequence_number == (highest[0] + 1) % WRAP16, "a gap or a step back at the new stream"
+                step = (out.timestamp - highest[1]) % WRAP32
+                assert 0.02 * clock_rate <= step < 2 * clock_rate
+            base[sent.stream] = ((out.sequence_number - sent.index) % WRAP16, (out.timestamp - sent.packet.timestamp) % WRAP32)
+        seq_base, ts_base = base[sent.stream]
+        assert out.sequence_number == (seq_base + sent.index) % WRAP16
+        assert out.timestamp == (sent.packet.timestamp + ts_base) % WRAP32
+        ext = out.sequence_number if highest is None else nearest(out.sequence_number, highest[0])
+        if highest is None or ext > highest[0]:
+            highest = (ext, out.timestamp)
+
+
+async def test_an_audio_forwarder_forwards_every_packet_for_hours_across_wraps_and_an_ssrc_change() -> None:
+    """220,000 Opus packets (73 min of audio) in two publisher streams, each starting near a
+    sequence wrap, the first also near a timestamp wrap, with 1 % loss, 1 % reordering, and
+    two packets from before each start arriving after it. Every packet but those two goes
+    out exactly once, numbered continuously. Before the fix the forwarder stopped 32,768
+    packets after its start (``uint16_gt(first_in_seq, seq)`` turned true) and never resumed:
+    this test then failed with 32,768 of ~217,800 forwarded."""
+    rng = random.Random(1)
+    forwarder, wire, extensions, _ = await make_forwarder("audio", [OPUS])
+    first = stream(1, 120_000, 0x1111, 65_000, WRAP32 - 48000 * 5, 960, lambda i: i.to_bytes(4, "big", signed=True), rng, early=2)
+    second = stream(2, 100_000, 0x2222, 65_500, 123_456, 960, lambda i: b"B" + i.to_bytes(4, "big", signed=True), rng, early=2)
+    arrived = [*first, *second]
+    pairs = await drive(forwarder, wire, extensions, arrived)
+
+    expected = [s for s in arrived if s.index >= 0]
+    assert [s for s, _ in pairs] == expected, "a packet that should pass was dropped (or one from before the start passed)"
+    assert all(out.payload == s.packet.payload for s, out in pairs)
+    assert all(out.ssrc == forwarder._sender._ssrc and out.payload_type == 111 for _, out in pairs[:: 997])
+    check_continuous(pairs, 48000)
+    assert len(pairs) > LONG and forwarder.forwarded == len(pairs)
+
+
+VP8_KEY = b"\x10\x00\x9d\x01\x2a"  # S=1, partition 0; frame tag with P=0 (keyframe)
+VP8_DELTA = b"\x10\x01\x00\x00\x00"  # S=1, P=1
+VP8_MORE = b"\x00\x01\x00\x00\x00"  # a later packet of the same frame
+
+
+def vp8_payload(gop_frames: int, tag: bytes = b"") -> Callable[[int], bytes]:
+    """Three packets per frame; every ``gop_frames`` frames a keyframe; the index makes each unique."""
+
+    def payload(index: int) -> bytes:
+        frame, part = divmod(index, 3)
+        head = VP8_MORE if part else VP8_KEY if frame % gop_frames == 0 else VP8_DELTA
+        return head + tag + index.to_bytes(4, "big", signed=True)
+
+    return payload
+
+
+async def test_a_video_forwarder_answers_nacks_with_the_right_packet_as_rtx_for_200k_packets() -> None:
+    """210,000 VP8 packets across three sequence wraps and an SSRC change; the receiver NACKs
+    every packet just after it went out (≥ 200,000 retransmissions) and every lost one. Each
+    answer is RTX with the next RTX sequence number (continuous mod 2^16) carrying the right
+    original number and payload; lost numbers are never answered. One history slot is never
+    refilled after a point (every 512th packet lost from index 2,000 on): before the fix, the
+    NACK for that slot's number one wrap later was answered with the packet sent 65,536
+    numbers earlier (and the forwarder stopped forwarding after 32,768 packets)."""
+    rng = random.Random(2)
+    forwarder, wire, extensions, _ = await make_forwarder("video", [VP8, VP8_RTX])
+    rtx_ssrc = forwarder._sender._rtx_ssrc
+    phase = 100
+
+    def lossy(packets: Iterator[Sent]) -> Iterator[Sent]:
+        return (s for s in packets if not (s.index > 2000 and s.index % 512 == phase))
+
+    arrived = [
+        *lossy(stream(1, 140_000, 0xAAAA, 60_000, 1000, 3000, vp8_payload(60), rng, loss=0.0, reorder=0.0)),
+        *lossy(stream(2, 70_000, 0xBBBB, 10, 5, 3000, vp8_payload(60, b"B"), rng, loss=0.0, reorder=0.0)),
+    ]
+    rtx_seqs: list[int] = []
+    stale_answers = lost_nacks = 0
+    pairs: list[tuple[Sent, RtpPacket]] = []
+    seq_base: dict[int, int] = {}
+    for sent in arrived:
+        forwarder.put(sent.packet)
+        await asyncio.sleep(0)
+        (out,) = wire.take(extensions)
+        pairs.append((sent, out))
+        seq_base.setdefault(sent.stream, (out.sequence_number - sent.index) % WRAP16)
+        await forwarder.retransmit(out.sequence_number)
+        (rtx,) = wire.take(extensions)
+        assert (rtx.ssrc, rtx.payload_type) == (rtx_ssrc, 97)
+        assert int.from_bytes(rtx.payload[:2], "big") == out.sequence_number and rtx.payload[2:] == out.payload
+        rtx_seqs.append(rtx.sequence_number)
+        if sent.index > 2000 and sent.index % 512 == phase + 1:  # the receiver NACKs the lost one
+            await forwarder.retransmit((seq_base[sent.stream] + sent.index - 1) % WRAP16)
+            answered = wire.take(extensions)
+            stale_answers += len(answered)
+            lost_nacks += 1
+    assert forwarder.dropped == 0
+    assert stale_answers == 0, f"{stale_answers} NACKs for lost packets were answered with a packet a wrap older"
+    assert lost_nacks > 300
+    assert len(pairs) == len(arrived) > LONG
+    check_continuous(pairs, 90000)
+    assert len(rtx_seqs) > LONG
+    assert all((b - a) % WRAP16 == 1 for a, b in zip(rtx_seqs, rtx_seqs[1:], strict=False)), "the RTX sequence is not continuous"
+    assert forwarder.retransmitted == len(rtx_seqs)
+
+
+async def test_a_video_forwarder_waits_for_keyframes_after_start_ssrc_change_and_a_jump() -> None:
+    """210,000 VP8 packets: the stream starts mid-GOP, later the publisher's SSRC changes
+    (mid-GOP again) and then its numbering jumps by 20,000 (a restarted encoder). Each time
+    nothing goes out until the first packet of a keyframe, the forwarder asks for one
+    while it waits, and from the keyframe on every packet (1 % loss, 1 % reordering) goes
+    out, numbered on without a gap. Before the fix forwarding stopped 32,768 packets after
+    each start, and a jump within one SSRC was forwarded as is (a 20,000-number gap)."""
+    rng = random.Random(3)
+    forwarder, wire, extensions, requests = await make_forwarder("video", [VP8, VP8_RTX])
+    gop = 90  # frames: 270 packets between keyframes
+    first = list(stream(1, 90_000, 0x0101, 65_400, WRAP32 - 900_000, 3000, vp8_payload(gop), rng))
+    second = list(stream(2, 60_000, 0x0202, 30_000, 77, 3000, vp8_payload(gop, b"B"), rng))
+    jumped = list(stream(3, 60_000, 0x0202, 50_000, 180_077 + 3000 * 30_000, 3000, vp8_payload(gop, b"J"), rng))
+    first, second, jumped = first[100:], second[1000:], jumped[130:]  # each begins mid-GOP
+    arrived = [*first, *second, *jumped]
+    pairs = await drive(forwarder, wire, extensions, arrived)
+
+    expected = []
+    for part in (first, second, jumped):
+        key = next(i for i, s in enumerate(part) if s.packet.payload.startswith(VP8_KEY))
+        expected += part[key:]
+    assert [s for s, _ in pairs] == expected
+    check_continuous(pairs, 90000)
+    munger = forwarder._munger
+    assert munger is not None and munger.jumps == 1
+    assert forwarder.waited_for_keyframe + munger.jump_dropped == len(arrived) - len(expected)
+    assert len(requests) == forwarder.waited_for_keyframe > 0
+    assert len(pairs) > LONG - 10_000 and len(arrived) > LONG
+
+
+# -- the publisher side: the RTP tap and aiortc's jitter buffer ---------------------------------
+
+
+def test_the_tap_feeds_aiortcs_jitter_buffer_across_wraps_and_restarts_it_on_a_new_ssrc() -> None:
+    """220,000 audio packets through ``RtpTap`` into aiortc's ``JitterBuffer`` (capacity 16,
+    prefetch 1, as shoal's agents use it) across three sequence wraps, with 1 % reordering
+    and a new SSRC whose numbers start 10 below the old stream's: every frame the tap
+    forwards, and the buffer hands out every frame in order, in both streams, but for the
+    last few of each stream (still held back when it ends: aiortc's buffer releases one
+    frame per packet, so each reordering adds a frame of lag, up to its capacity). Before
+    the fix the tap kept the buffer, which then discarded the new stream's first packets
+    as misordered; aiortc's buffer itself handles the wraps."""
+    rng = random.Random(7)
+    forwarded: list[int] = []
+    frames: list[int] = []
+
+    def make_buffer() -> JitterBuffer:
+        return JitterBuffer(capacity=16, prefetch=1)
+
+    tap = RtpTap(lambda packet: forwarded.append(packet.sequence_number), lambda: True, make_buffer)
+    sent = 0
+    for number, (ssrc, seq0, count) in enumerate(((0x51, 65_000, 120_000), (0x52, (65_000 + 120_000 - 10) % WRAP16, 100_000))):
+        order = list(range(count))
+        for i in range(1, count - 2):
+            if rng.random() < 0.01:
+                order[i], order[i + 1] = order[i + 1], order[i]
+        for index in order:
+            packet = RtpPacket(payload_type=111, sequence_number=(seq0 + index) % WRAP16, timestamp=(index * 960) % WRAP32, ssrc=ssrc)
+            packet._data = (number << 24 | index).to_bytes(4, "big")  # type: ignore[attr-defined]
+            _, frame = tap.add(packet)
+            sent += 1
+            if frame is not None:
+                frames.append(int.from_bytes(frame.data, "big"))
+    assert len(forwarded) == sent == 220_000
+    firsts = [(n << 24 | i) for n, count in ((0, 120_000), (1, 100_000)) for i in range(count - 1)]
+    missing = sorted(set(firsts) - set(frames))
+    assert frames == sorted(frames), "frames out of order"
+    tails = [i for n, count in ((0, 120_000), (1, 100_000)) for i in range(n << 24 | (count - 16), n << 24 | count)]
+    assert set(missing) <= set(tails), f"{len(missing)} frames lost, the first {missing[:5]}"
