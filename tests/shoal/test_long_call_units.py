@@ -3,7 +3,8 @@
 Each test pushes ≥ 200,000 packets (or frames, or ticks) through one part of a long call —
 the forwarder with a real aiortc ``RTCRtpSender`` and DTLS transport (no socket: the
 transport is marked connected and its ``_send_rtp`` keeps the datagrams), the NACK history
-and the RTX sequence, keyframe waiting, the RTP tap feeding aiortc's jitter buffer — with sequence-number and
+and the RTX sequence, keyframe waiting, the Opus timestamps of agent tracks, the playout
+clock and queue, the RTP tap feeding aiortc's jitter buffer — with sequence-number and
 timestamp wraps, loss, reordering and an SSRC change, and checks what comes out packet by
 packet. Each docstring says what the code before the fix did to fail it.
 """
@@ -11,12 +12,16 @@ packet. Each docstring says what the code before the fix did to fail it.
 from __future__ import annotations
 
 import asyncio
+import fractions
 import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+import av
+import numpy as np
 import pytest
 from aiortc import RTCCertificate, RTCDtlsTransport, RTCIceGatherer, RTCIceTransport, RTCRtpSender
+from aiortc.codecs.opus import OpusEncoder as AiortcOpusEncoder
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtcdtlstransport import State
 from aiortc.rtcrtpparameters import (
@@ -25,9 +30,14 @@ from aiortc.rtcrtpparameters import (
     RTCRtpSendParameters,
 )
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+from aiortc.utils import uint32_add
 
+from shoal.media.clock import FRAME_S, PlayoutClock
 from shoal.media.forward import RtpForwarder, RtpTap
 from shoal.media.munger import MAX_DROPOUT, RtpMunger, SendHistory
+from shoal.media.opus import LivePts, OpusPacketizer
+from shoal.media.pcm import PcmFormat
+from shoal.media.playout import PcmPlayout
 from shoal.media.seqnum import Unwrapper, nearest_extension
 
 LONG = 200_000
@@ -350,6 +360,155 @@ async def test_a_video_forwarder_waits_for_keyframes_after_start_ssrc_change_and
     assert forwarder.waited_for_keyframe + munger.jump_dropped == len(arrived) - len(expected)
     assert len(requests) == forwarder.waited_for_keyframe > 0
     assert len(pairs) > LONG - 10_000 and len(arrived) > LONG
+
+
+# -- agent tracks: Opus timestamps, the playout clock and queue ---------------------------------
+
+
+class FakeTime:
+    """A clock the test moves; ``sleep`` jumps it forward (time compressed, order kept)."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def talk_and_pause(rng: random.Random, frames: int, start: float) -> Iterator[float]:
+    """Times at which 20 ms frames are handed in: talk spurts of 1–10 s, pauses of 0.15–4.3 s."""
+    now, left = start, frames
+    while left > 0:
+        spurt = min(left, rng.randrange(50, 500))
+        for k in range(spurt):
+            yield now + k * 0.02 + rng.uniform(0, 0.003)  # a tick's deadline and its scheduling delay
+        left -= spurt
+        now += spurt * 0.02 + rng.uniform(0.15, 4.3)
+
+
+def test_agent_track_timestamps_follow_the_clock_for_hours_through_aiortcs_packer() -> None:
+    """200,000 Opus packets with 800-odd pauses (about 4 h of talk and silence): the RTP
+    timestamp aiortc's sender makes of each pts (its ``pack`` and a random origin near the
+    32-bit wrap) steps 960 while audio flows, never steps back, and stays within a frame of
+    the clock. (The old packetizer added ``int(gap / 0.02 - 1)`` frames per pause, losing up
+    to 20 ms each time: after 800 pauses its timestamps lagged ~8 s behind the clock.)"""
+    rng = random.Random(4)
+    timing = LivePts()
+    packer = AiortcOpusEncoder()
+    origin = WRAP32 - 48000 * 60  # aiortc's sender adds a random origin; this one wraps after a minute
+    previous: tuple[float, int] | None = None
+    worst = 0.0
+    wraps = 0
+    start = 5000.0
+    for now in talk_and_pause(rng, LONG, start):
+        timing.tick(now)
+        packet = av_packet(timing.take())
+        _, rtp_pts = packer.pack(packet)
+        timestamp = uint32_add(origin, rtp_pts)
+        if previous is not None:
+            gap, step = now - previous[0], (timestamp - previous[1]) % WRAP32
+            wraps += timestamp < previous[1]
+            assert 0 < step < WRAP32 // 2, "the timestamp stepped back"
+            if gap < 0.1:
+                assert step == 960
+        worst = max(worst, abs(rtp_pts / 48000 - (now - start)))
+        previous = (now, timestamp)
+    assert wraps >= 1
+    assert worst < 0.035, f"timestamps drifted {worst:.3f} s from the clock"  # a frame and the delay, no pile-up
+
+
+def av_packet(pts: int) -> av.Packet:
+    packet = av.Packet(b"\xf8\xff\xfe")
+    packet.pts = pts
+    packet.time_base = fractions.Fraction(1, 48000)
+    return packet
+
+
+def test_the_opus_packetizer_keeps_its_timestamps_on_the_clock_across_pauses() -> None:
+    """The real packetizer (libopus) for 6,000 frames with ~20 pauses on an injected clock:
+    packets' pts stay within a frame (plus the encoder's one-packet delay) of the clock.
+    The old per-pause truncation fell 0.2 s behind (checked by patching its time.monotonic)."""
+    rng = random.Random(5)
+    now = [1000.0]
+    packetizer = OpusPacketizer(clock=lambda: now[0])
+    frame = (3000 * np.sin(np.arange(960) * 0.05)).astype(np.int16)
+    worst = 0.0
+    pauses = 0
+    last = now[0]
+    for at in talk_and_pause(rng, 6000, 1000.0):
+        pauses += at - last > 0.1
+        last = now[0] = at
+        for packet in packetizer.encode(frame):
+            assert packet.pts is not None
+            worst = max(worst, abs(packet.pts / 48000 - (at - 1000.0)))
+    assert pauses > 10
+    assert worst < 0.06, f"pts drifted {worst:.3f} s from the clock"
+
+
+async def test_the_playout_clock_ticks_on_exact_deadlines_for_hours() -> None:
+    """200,000 ticks (67 min) on a monotonic clock that reads 10^6 s (a machine up 12 days),
+    with one 0.5 s stall: every deadline is the anchor plus n × 20 ms to the nanosecond, and
+    the stall re-anchors once instead of bursting. (The old running sum ``deadline += 0.02``
+    was off by microseconds after an hour; each addition rounds at 10^6 s.)"""
+    clock = FakeTime(1_000_000.0)
+    ticks = PlayoutClock(clock=clock, sleep=clock.sleep)
+    deadlines: list[float] = []
+    done = asyncio.Event()
+
+    class Player:
+        def tick(self, deadline: float) -> bool:
+            deadlines.append(deadline)
+            if len(deadlines) == 100_000:
+                clock.now += 0.5  # a stall: the loop wakes half a second late
+            if len(deadlines) >= LONG + 1:
+                done.set()
+                return False
+            return True
+
+    ticks.add(Player())
+    await asyncio.wait_for(done.wait(), 120)
+    await ticks.close()
+    assert ticks.reanchors == 1
+    for part in (deadlines[:100_000], deadlines[100_000:]):
+        anchor = part[0]
+        for n in (1, 1000, 50_000, len(part) - 1):
+            assert abs(part[n] - (anchor + n * FRAME_S)) < 1e-9, f"deadline {n} off by {part[n] - anchor - n * FRAME_S:.2e} s"
+    assert deadlines[100_000] - deadlines[99_999] == pytest.approx(0.5, abs=1e-6)
+
+
+def stereo_bytes(first_byte: int, size: int) -> bytes:
+    """Bytes [first_byte, first_byte + size) of a 16-bit stereo stream: sample n is (n, 3n) mod 30011."""
+    first = first_byte // 4
+    n = np.arange(first, (first_byte + size + 3) // 4)
+    data = np.stack([n % 30011, (3 * n) % 30011], axis=1).astype("<i2").tobytes()
+    offset = first_byte - first * 4
+    return data[offset : offset + size]
+
+
+def test_pcm_playout_hands_out_every_sample_of_hours_of_odd_chunks() -> None:
+    """200,000 frames (67 min) of 16 kHz stereo PCM pushed in chunks of odd byte lengths
+    (chunks end mid-sample): every mono sample comes out, in order, none dropped."""
+    rng = random.Random(6)
+    fmt = PcmFormat(16000, 2)
+    playout = PcmPlayout(fmt)
+    total = LONG * fmt.frame_bytes
+    pushed = produced = 0
+    while produced < LONG:
+        while pushed < total and playout.queued_seconds < 0.5:
+            chunk = stereo_bytes(pushed, min(total - pushed, rng.randrange(1, 3000) | 1))
+            playout.push(chunk)
+            pushed += len(chunk)
+        frame = playout.next_frame(0.0, False)
+        assert frame is not None, f"no frame {produced} with {playout.queued_seconds:.3f} s queued"
+        n = np.arange(produced * fmt.frame_samples, (produced + 1) * fmt.frame_samples)
+        expect = (((n % 30011) + ((3 * n) % 30011)) // 2).astype(np.int16)
+        assert np.array_equal(frame, expect), f"frame {produced} differs"
+        produced += 1
+    assert not playout.has_pending() and playout.stats.overflow_dropped_chunks == 0
 
 
 # -- the publisher side: the RTP tap and aiortc's jitter buffer ---------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from shoal.media.pcm import FRAME_MS
@@ -28,7 +29,15 @@ class Player(Protocol):
 
 
 class PlayoutClock:
-    def __init__(self) -> None:
+    """Ticks every ``FRAME_S``; ``clock`` and ``sleep`` are injectable (tests compress time)."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
         self._players: dict[int, Player] = {}
         self._task: asyncio.Task[None] | None = None
         self.ticks = 0
@@ -50,15 +59,19 @@ class PlayoutClock:
     async def _run(self) -> None:
         # time.monotonic(), not loop.time(): uvloop's clock has millisecond steps, and the
         # monotonic clock is shared with other processes (benchmarks compare against it).
-        deadline = time.monotonic()
+        # Deadlines are anchor + n frames, not a running sum: adding 0.02 s a million times
+        # to a large monotonic reading would drift by the float rounding of each addition.
+        anchor, n = self._clock(), 0
+        deadline = anchor
         while self._players:
-            delay = deadline - time.monotonic()
+            delay = deadline - self._clock()
             if delay > 0:
-                await asyncio.sleep(delay)
-            now = time.monotonic()
+                await self._sleep(delay)
+            now = self._clock()
             if now - deadline > MAX_LAG_S:
                 self.reanchors += 1
                 log.warning("playout clock fell %.0f ms behind; re-anchoring", (now - deadline) * 1000)
+                anchor, n = now, 0
                 deadline = now
             for key, player in tuple(self._players.items()):
                 try:
@@ -69,4 +82,5 @@ class PlayoutClock:
                 if not active:
                     self._players.pop(key, None)
             self.ticks += 1
-            deadline += FRAME_S
+            n += 1
+            deadline = anchor + n * FRAME_S

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fractions
 import time
+from collections.abc import Callable
 from typing import Any
 
 import av
@@ -111,30 +112,62 @@ def encode_opus(samples: Samples, bitrate: int = 32000) -> list[bytes]:
     return packets + encoder.flush()
 
 
+class LivePts:
+    """Presentation timestamps (48 kHz) of a live track's 20 ms packets, for hours.
+
+    A packet's pts is the previous one's plus a frame while audio flows. After a pause (an
+    agent that stopped talking, a stalled loop) it jumps to where the clock says the track
+    now is, counted from the first packet, so RTP timestamps follow the wall clock and
+    listeners' jitter buffers never see a burst that looks minutes late. Counting from one
+    origin, not from pause to pause, keeps rounding from piling up over a long call; pts
+    never steps back (a listener would discard such packets as old).
+    """
+
+    def __init__(self, frame: int = 960, rate: int = OPUS_RATE, gap_s: float = 0.1) -> None:
+        self.frame = frame
+        self.rate = rate
+        self.gap_s = gap_s
+        self.pts = 0
+        """The pts the next packet gets."""
+        self._origin: float | None = None
+        self._last = 0.0
+
+    def tick(self, now: float) -> None:
+        """Note the time audio is handed in; after a pause, move ``pts`` on to the clock."""
+        if self._origin is None:
+            self._origin = now
+        elif now - self._last > self.gap_s:
+            due = round((now - self._origin) * self.rate / self.frame) * self.frame
+            self.pts = max(self.pts, due)
+        self._last = now
+
+    def take(self) -> int:
+        """The next packet's pts (and advance one frame)."""
+        pts = self.pts
+        self.pts += self.frame
+        return pts
+
+
 class OpusPacketizer:
     """Encodes a track's 48 kHz mono PCM to Opus packets for WebRTC senders, once per track.
 
-    Packets carry their own ``pts`` (48 kHz units). It advances 960 per 20 ms frame and
-    also across pauses (an agent that stops talking), so listeners' jitter buffers see RTP
-    timestamps that follow the wall clock instead of a burst that looks minutes late.
+    Packets carry their own ``pts`` (48 kHz units, from ``LivePts``); aiortc's senders turn
+    it into RTP timestamps (adding their random origin, modulo 2^32).
     """
 
     FRAME = 960
     GAP_S = 0.1
 
-    def __init__(self, bitrate: int = 48000) -> None:
+    def __init__(self, bitrate: int = 48000, clock: Callable[[], float] = time.monotonic) -> None:
         self._ctx = opus_encoder_context(bitrate, application="voip")
         self._pending = np.zeros(0, dtype=np.int16)
         self._in_pts = 0
-        self._pts = 0
-        self._last = 0.0
+        self._timing = LivePts(self.FRAME, OPUS_RATE, self.GAP_S)
+        self._clock = clock
         self._time_base = fractions.Fraction(1, OPUS_RATE)
 
     def encode(self, samples: Samples) -> list[av.Packet[Any]]:
-        now = time.monotonic()
-        if self._last and now - self._last > self.GAP_S:
-            self._pts += int((now - self._last) / 0.02 - 1) * self.FRAME
-        self._last = now
+        self._timing.tick(self._clock())
         if len(self._pending):
             samples = np.concatenate([self._pending, samples])
         usable = len(samples) - len(samples) % self.FRAME
@@ -146,8 +179,7 @@ class OpusPacketizer:
             frame.pts = self._in_pts
             self._in_pts += self.FRAME
             for packet in self._ctx.encode(frame):
-                packet.pts = self._pts
+                packet.pts = self._timing.take()
                 packet.time_base = self._time_base
-                self._pts += self.FRAME
                 packets.append(packet)
         return packets
