@@ -357,24 +357,23 @@ class ShoalConnection(aioice.Connection):
         if not self._closing and isinstance(protocol, ShoalStunProtocol):
             self._maybe_follow(message, addr, protocol)
 
+    def check_complete(self, pair: aioice.ice.CandidatePair) -> None:
+        super().check_complete(pair)
+        if self._nominated.get(pair.component) is pair and isinstance(pair.protocol, ShoalStunProtocol):
+            pair.protocol.watch(pair.remote_addr)  # from now on, notice when the selected address goes quiet
+
     def _maybe_follow(self, message: aioice.stun.Message, addr: tuple[str, int], protocol: ShoalStunProtocol) -> None:
         """NAT rebinding: the client's packets now come from ``addr``; send there too."""
         component = protocol.local_candidate.component
         selected = self._nominated.get(component)
-        if selected is None:
+        if selected is None or addr == selected.remote_addr or not self._authenticated(message):
             return
         selected_protocol = selected.protocol
-        if addr == selected.remote_addr:
-            if isinstance(selected_protocol, ShoalStunProtocol) and selected_protocol.watched != addr:
-                selected_protocol.watch(addr)
+        if not isinstance(selected_protocol, ShoalStunProtocol):
             return
-        if not self._authenticated(message):
-            return
-        silent = (
-            time.monotonic() - selected_protocol.heard_at
-            if isinstance(selected_protocol, ShoalStunProtocol) and selected_protocol.watched == selected.remote_addr
-            else 0.0
-        )
+        if selected_protocol.watched != selected.remote_addr:
+            selected_protocol.watch(selected.remote_addr)  # not watched yet: judge its silence from now on
+        silent = time.monotonic() - selected_protocol.heard_at
         if not should_follow("USE-CANDIDATE" in message.attributes, silent):
             return
         remote = next((c for c in self._remote_candidates if (c.host, c.port) == addr), None)
@@ -445,6 +444,7 @@ def check_internals() -> None:
         ("request_received", ["message", "addr", "protocol"]),
         ("_find_pair", ["protocol", "remote_candidate"]),
         ("_valid_username", ["username"]),
+        ("check_complete", ["pair"]),
     ):
         method = getattr(conn, name, None)
         need(method is not None and list(inspect.signature(method).parameters)[1:] == params,
