@@ -82,6 +82,14 @@ async def test_participants_in_different_rooms_share_one_udp_port_and_each_agent
     assert stats["shared"]["datagrams_in"] > PARTICIPANTS * 50
     for agent in agents:
         await agent.close()
+    await asyncio.gather(*(peer.close() for peer in peers))
+    for _ in range(100):  # closing a connection unregisters its ufrag and addresses; the socket stays
+        shared = rtc_stats(mux_server)["shared"]
+        if shared["connections"] == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert shared["connections"] == 0 and shared["addresses"] == 0, shared
+    assert {port for _, port in udp_sockets_of(mux_server.process.pid)} == {udp_port}
 
 
 def stun_binding_request(username: str) -> bytes:

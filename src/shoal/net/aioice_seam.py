@@ -91,6 +91,9 @@ class GatherPlan:
     """Gathered address → its shared socket, in single-port mode."""
     stats: NetStats = field(default_factory=NetStats)
     notes: OnceLog = field(default_factory=lambda: OnceLog(log.warning, time.monotonic))
+    """Problems: bad datagrams, bind failures, an exhausted port range."""
+    events: OnceLog = field(default_factory=lambda: OnceLog(log.info, time.monotonic))
+    """Normal but noteworthy: NAT rebindings."""
 
     def announced(self, address: str) -> str:
         """The address put in the host candidate of a socket bound to ``address``."""
@@ -161,7 +164,7 @@ class _MuxedTransport(asyncio.DatagramTransport):
     def sendto(self, data: bytes | bytearray | memoryview, addr: Any = None) -> None:
         if self._closing:
             return
-        self._shared.send(self._protocol, bytes(data), (addr[0], addr[1]))
+        self._shared.send(self._protocol, data, addr if len(addr) == 2 else (addr[0], addr[1]))
 
     def close(self) -> None:
         if self._closing:
@@ -215,7 +218,7 @@ class SharedUdpSocket(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         self._stats.shared_datagrams_in += 1
-        address: Address = (addr[0], addr[1])
+        address: Address = addr if len(addr) == 2 else (addr[0], addr[1])
         target = self.table.route(data, address)
         if isinstance(target, Drop):
             self._dropped(target, address, data)
@@ -240,7 +243,7 @@ class SharedUdpSocket(asyncio.DatagramProtocol):
     def detach(self, protocol: ShoalStunProtocol) -> None:
         self.table.unregister(protocol)
 
-    def send(self, protocol: ShoalStunProtocol, data: bytes, addr: Address) -> None:
+    def send(self, protocol: ShoalStunProtocol, data: bytes | bytearray | memoryview, addr: Address) -> None:
         if self._transport is None or self._transport.is_closing():
             return
         self.table.learn(addr, protocol)
@@ -384,7 +387,7 @@ class ShoalConnection(aioice.Connection):
         self._nominated[component] = pair
         protocol.watch(addr)
         self._plan.stats.rebinds_followed += 1
-        self._plan.notes.note(
+        self._plan.events.note(
             "rebind",
             lambda: f"a WebRTC client moved from {old[0]}:{old[1]} to {addr[0]}:{addr[1]} (NAT rebinding); media follows",
         )
