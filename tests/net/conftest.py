@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
+from types import FrameType
 
 import pytest
 
@@ -10,13 +12,29 @@ from tests.browser.conftest import page_bundles  # noqa: F401  (the browser test
 from tests.net.netns import NetLab, check_privileges, remove_stale
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture(scope="session", autouse=True)
-def network_namespaces() -> None:
-    """Fail every network test clearly where namespaces cannot be made; remove killed runs' leftovers."""
+def network_namespaces() -> Iterator[None]:
+    """Fail every network test clearly where namespaces cannot be made; remove killed runs' leftovers.
+
+    While these tests run, SIGTERM interrupts like Ctrl-C, so fixture teardown still removes the
+    namespaces (SIGKILL cannot be caught: the next run's ``remove_stale`` does it then).
+    """
     problem = check_privileges()
     if problem is not None:
         pytest.fail(f"{problem}. CI runs these tests as root.", pytrace=False)
     remove_stale()
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        if previous is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture

@@ -126,7 +126,10 @@ def our_namespaces() -> list[str]:
 
 def remove_stale() -> list[str]:
     """Delete the namespaces of runs whose process has ended (killed or crashed); returns their names."""
-    stale = [name for name in our_namespaces() if (pid := _owner_pid(name)) is not None and not _pid_alive(pid)]
+    stale = [
+        name for name in our_namespaces()
+        if (pid := _owner_pid(name)) is not None and (not _pid_alive(pid) or _is_zombie(pid))
+    ]
     for name in stale:
         delete_namespace(name)
     return stale

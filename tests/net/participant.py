@@ -12,10 +12,11 @@ records that endpoint's track and measures it. Later stdin lines are commands: `
 end of stdin) makes every peer leave and the process exit.
 
 stdout, one JSON object per line, each with ``"peer"`` and ``"event"``:
-  joined      endpoint_id, ice_servers (urls and whether credentials came)
-  published   track_id, answers (signaling worked: the server answered the offer)
+  joined      endpoint_id, ice_servers (urls, username, credential from ``connected``)
+  answered    answers, offers (signaling worked: the server answered an offer)
   connected   pair: the selected ICE candidate pair {"local": {...}, "remote": {...}}
   not_connected  after connect_timeout: states, local candidates, server candidates
+  published   track_id (after connected: the tone's offer was answered)
   heard       hz, rms, seconds (what the peer heard from ``listen_to``)
   failed      error (anything that went wrong, with its step)
   closed      (the peer left)
@@ -128,14 +129,19 @@ async def run_peer(spec: dict[str, Any], config: dict[str, Any], stop: asyncio.E
             peer=name, event="joined", endpoint_id=peer.endpoint_id,
             ice_servers=[
                 {"urls": list(s.urls) if isinstance(s.urls, list) else [s.urls],
-                 "username": s.username, "has_credential": bool(s.credential)}
+                 "username": s.username, "credential": s.credential}
                 for s in peer.ice_servers
             ],
         )
-        step = "publish"
+        # Publish while ICE comes up: the server may hold a second negotiation until media is up,
+        # so a publish can only complete once the media connection works.
         source = OpusPacketSource(encode_opus_tone(float(spec["tone_hz"]), 1.0))  # 1 s loops seamlessly
-        track_id = await peer.publish_audio(source, timeout=config["join_timeout"])
-        emit(peer=name, event="published", track_id=track_id, answers=peer.answers_received)
+        publish = asyncio.create_task(peer.publish_audio(source, timeout=None))
+        step = "signaling"
+        await peer.wait_until(lambda: peer.answers_received >= 1 or publish.done(), config["join_timeout"])
+        if publish.done() and (error := publish.exception()) is not None:
+            raise error
+        emit(peer=name, event="answered", answers=peer.answers_received, offers=peer.offers_sent)
         step = "connect"
         connected, history = await wait_connected(peer, config["connect_timeout"])
         pc = peer.pc
@@ -144,11 +150,15 @@ async def run_peer(spec: dict[str, Any], config: dict[str, Any], stop: asyncio.E
             emit(
                 peer=name, event="not_connected", states=history, local_candidates=local,
                 server_candidates=server_candidates(peer), answers=peer.answers_received,
-                sent_packets=source.produced,
+                published=publish.done() and publish.exception() is None, sent_packets=source.produced,
             )
+            publish.cancel()
         else:
             emit(peer=name, event="connected", pair=selected_pair(pc), states=history,
                  server_candidates=server_candidates(peer))
+            step = "publish"
+            track_id = await asyncio.wait_for(publish, config["connect_timeout"])
+            emit(peer=name, event="published", track_id=track_id, answers=peer.answers_received)
             if spec.get("listen_to"):
                 step = "listen"
                 seconds = float(spec.get("listen_seconds", 2.0))
