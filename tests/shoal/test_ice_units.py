@@ -372,3 +372,20 @@ def test_a_nominating_request_is_followed_at_once_a_consent_check_only_after_sil
     assert not should_follow(False, 0.02)
     assert not should_follow(False, REBIND_SILENCE_S - 0.01)
     assert should_follow(False, REBIND_SILENCE_S)
+
+
+# --- the seam's start-up check --------------------------------------------------------------
+
+
+def test_the_seam_accepts_the_installed_libraries_and_names_an_internal_that_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fails if a changed aioice would only break calls later instead of stopping start-up."""
+    import aioice
+
+    from shoal.net import aioice_seam
+
+    aioice_seam.check_internals()
+    monkeypatch.delattr(aioice.Connection, "_find_pair")
+    with pytest.raises(aioice_seam.SeamError, match=r"aioice.Connection._find_pair\(protocol, remote_candidate\)"):
+        aioice_seam.check_internals()
