@@ -120,7 +120,6 @@ class DemuxTable(Generic[T]):
         self._ufrag_of: dict[T, str] = {}
         self._by_address: dict[Address, T] = {}
         self._addresses_of: dict[T, OrderedDict[Address, None]] = {}
-        self.dropped: Counter[Drop] = Counter()
         self.new_addresses = 0
         """Addresses bound to a connection that already had one (NAT rebinding, more candidates)."""
         self.moved_addresses = 0
