@@ -80,8 +80,8 @@ def _env_list(name: str) -> list[str]:
 
 def _network_options(serve: argparse.ArgumentParser) -> None:
     """WebRTC network options (issue 9): what crosses NAT and firewalls."""
+    # String defaults from the environment go through ``type`` too: a bad value exits 2, naming the option.
     env = os.environ.get
-    port = env("SHOAL_RTC_UDP_PORT")
     serve.add_argument(
         "--rtc-public-ip",
         default=env("SHOAL_RTC_PUBLIC_IP"),
@@ -90,7 +90,7 @@ def _network_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--rtc-udp-port",
         type=int,
-        default=int(port) if port else None,
+        default=env("SHOAL_RTC_UDP_PORT"),
         help="carry all WebRTC media on this one UDP port [SHOAL_RTC_UDP_PORT]",
     )
     serve.add_argument(
@@ -123,7 +123,7 @@ def _network_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--turn-ttl",
         type=int,
-        default=int(env("SHOAL_TURN_TTL", "86400")),
+        default=env("SHOAL_TURN_TTL", "86400"),
         help="seconds the TURN credentials stay valid [SHOAL_TURN_TTL]",
     )
 
