@@ -8,6 +8,7 @@ the rebinding rule.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import errno
 import hashlib
@@ -15,14 +16,26 @@ import hmac
 import random
 import socket
 import string
-from collections import OrderedDict
+import time
+from collections import Counter, OrderedDict
+from typing import Any
 
 import aioice.stun
 import pytest
 
 from shoal.config import ShoalConfig
 from shoal.net.addresses import PortRange, parse_port_range, select_addresses, validate_public_ip
-from shoal.net.aioice_seam import REBIND_SILENCE_S, PortRangeExhausted, bind_in_range, should_follow
+from shoal.net.aioice_seam import (
+    REBIND_SILENCE_S,
+    GatherPlan,
+    NetStats,
+    PortRangeExhausted,
+    SharedUdpSocket,
+    ShoalConnection,
+    bind_in_range,
+    bind_udp,
+    should_follow,
+)
 from shoal.net.demux import Address, DemuxTable, Drop, OnceLog, StunInfo, inspect_stun
 from shoal.net.iceservers import IcePolicy, IceServerEntry, parse_ice_url, turn_rest_credentials
 
@@ -389,3 +402,81 @@ def test_the_seam_accepts_the_installed_libraries_and_names_an_internal_that_cha
     monkeypatch.delattr(aioice.Connection, "_find_pair")
     with pytest.raises(aioice_seam.SeamError, match=r"aioice.Connection._find_pair\(protocol, remote_candidate\)"):
         aioice_seam.check_internals()
+
+
+# --- the shared socket, driven without the network ----------------------------------------------
+
+
+class RecordingTransport(asyncio.DatagramTransport):
+    """Stands in for the shared socket's transport: remembers what was sent where."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[bytes, tuple[str, int]]] = []
+
+    def sendto(self, data: bytes | bytearray | memoryview, addr: Any = None) -> None:
+        self.sent.append((bytes(data), addr))
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+async def test_the_shared_socket_routes_200000_mixed_datagrams_to_the_right_connections() -> None:
+    """Media of known addresses reaches exactly its connection's queue, checks are answered
+    from the shared socket, every bad datagram is counted under its reason with a handful of
+    log lines, and closing the connections empties the tables. Fails if one connection's
+    packets leak into another's, a drop goes uncounted, or the log grows with the flood."""
+    rng = random.Random(8)
+    lines: list[str] = []
+    stats = NetStats()
+    notes = OnceLog(lines.append, time.monotonic)
+    plan = GatherPlan(("127.0.0.1",), stats=stats, notes=notes)
+    sock = bind_udp("127.0.0.1", 0)
+    shared = SharedUdpSocket(sock, stats, notes)
+    transport = RecordingTransport()
+    shared.connection_made(transport)
+    plan.shared["127.0.0.1"] = shared
+    connections = [ShoalConnection(shoal_plan=plan, ice_controlling=False) for _ in range(20)]
+    clients: dict[int, tuple[str, int]] = {}
+    for i, connection in enumerate(connections):
+        [candidate] = await connection.get_component_candidates(1, [])
+        assert candidate.port == sock.getsockname()[1]
+        clients[i] = (f"198.51.100.{i + 1}", 50000 + i)
+        request = aioice.stun.Message(message_method=aioice.stun.Method.BINDING, message_class=aioice.stun.Class.REQUEST)
+        request.attributes["USERNAME"] = f"{connection.local_username}:client{i}"
+        request.attributes["PRIORITY"] = 1
+        request.add_message_integrity(connection.local_password.encode())
+        request.add_fingerprint()
+        shared.datagram_received(bytes(request), clients[i])
+    answered = {addr for data, addr in transport.sent if data[:2] == b"\x01\x01"}
+    assert answered == set(clients.values()), "each client's check answered from the shared socket"
+
+    expected_drops: Counter[str] = Counter()
+    expected_media: Counter[int] = Counter()
+    for n in range(200000):
+        kind = rng.random()
+        if kind < 0.8:
+            i = rng.randrange(len(connections))
+            shared.datagram_received(bytes([0x80, 0x6F]) + n.to_bytes(4, "big") + bytes([i]), clients[i])
+            expected_media[i] += 1
+        elif kind < 0.9:
+            shared.datagram_received(rng.randbytes(rng.randint(0, 200)).lstrip(bytes(range(4))) or b"\xff",
+                                     ("203.0.113.7", 40000 + rng.randrange(100)))
+            expected_drops["not_stun"] += 1
+        else:
+            shared.datagram_received(aioice_request(f"gone{rng.randrange(10**6)}:x", rng), ("203.0.113.8", 40000))
+            expected_drops["unknown_ufrag"] += 1
+    assert stats.shared_dropped == expected_drops
+    for i, connection in enumerate(connections):
+        queue = connection._queue
+        assert queue.qsize() == expected_media[i]
+        while not queue.empty():
+            item = queue.get_nowait()
+            assert item is not None and item[0][-1] == i, "a packet reached another participant's connection"
+    assert len(lines) <= 4, lines
+    await asyncio.gather(*(connection.close() for connection in connections))
+    assert shared.table.connections == 0 and shared.table.addresses == 0
+    sock.close()
