@@ -32,8 +32,8 @@ from pathlib import Path
 
 PREFIX = "shoalnet-"
 NETNS_DIR = Path("/var/run/netns")
-TOOLS = {"ip": "iproute2", "nft": "nftables", "turnserver": "coturn"}
-INSTALL_HINT = "scripts/test.sh installs them (Debian: apt-get install iproute2 nftables coturn)"
+TOOLS = {"ip": "iproute2", "nft": "nftables", "conntrack": "conntrack", "turnserver": "coturn"}
+INSTALL_HINT = "scripts/test.sh installs them (Debian: apt-get install iproute2 nftables conntrack coturn)"
 
 _counter = itertools.count()
 _open_labs: set[NetLab] = set()

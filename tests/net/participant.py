@@ -8,8 +8,9 @@ The first stdin line is a JSON config ``{"peers": [...], "connect_timeout": s, "
 each peer is ``{"name", "ws_url", "token", "tone_hz", "listen_to": <endpoint id or null>,
 "listen_seconds"}``. Every peer joins, publishes a looped pre-encoded Opus tone (no encoder runs
 per peer, so one process holds many), waits for its ICE connection and, with ``listen_to``,
-records that endpoint's track and measures it. Later stdin lines are commands: ``stop`` (or the
-end of stdin) makes every peer leave and the process exit.
+records that endpoint's track and measures it. Later stdin lines are commands: ``status`` makes
+every listening peer report what it hears now; ``stop`` (or the end of stdin) makes every peer
+leave and the process exit.
 
 stdout, one JSON object per line, each with ``"peer"`` and ``"event"``:
   joined      endpoint_id, ice_servers (urls, username, credential from ``connected``)
@@ -18,6 +19,7 @@ stdout, one JSON object per line, each with ``"peer"`` and ``"event"``:
   not_connected  after connect_timeout: states, local candidates, server candidates
   published   track_id (after connected: the tone's offer was answered)
   heard       hz, rms, seconds (what the peer heard from ``listen_to``)
+  status      received_s (all audio received so far), hz and rms of its last 1.5 s, pair
   failed      error (anything that went wrong, with its step)
   closed      (the peer left)
 and one final ``{"event": "exit"}``.
@@ -34,11 +36,15 @@ from typing import Any
 
 from aiortc import RTCPeerConnection
 
-from shoal.testing import OpusPacketSource, WebRTCPeer, encode_opus_tone
+from shoal.testing import OpusPacketSource, RemoteTrack, WebRTCPeer, encode_opus_tone
 from tests.support.audio import dominant_frequency, rms
 
 SETTLE_S = 0.5  # jitter buffer and decoder start, skipped before analysing
 STATE_POLL_S = 0.2
+STATUS_WINDOW_S = 1.5
+
+listening: dict[str, tuple[WebRTCPeer, RemoteTrack]] = {}
+"""Peers whose ``listen_to`` track is being recorded, for ``status``."""
 
 
 def emit(**fields: Any) -> None:
@@ -167,6 +173,7 @@ async def run_peer(spec: dict[str, Any], config: dict[str, Any], stop: asyncio.E
                 samples = remote.recording.samples()[int(SETTLE_S * remote.recording.rate):]
                 emit(peer=name, event="heard", hz=dominant_frequency(samples, remote.recording.rate),
                      rms=rms(samples), seconds=len(samples) / remote.recording.rate)
+                listening[name] = (peer, remote)
         await stop.wait()
     except Exception as exc:
         emit(peer=name, event="failed", step=step, error=f"{type(exc).__name__}: {exc}")
@@ -180,11 +187,24 @@ async def run_peer(spec: dict[str, Any], config: dict[str, Any], stop: asyncio.E
         emit(peer=name, event="closed")
 
 
+def report_status() -> None:
+    """What each listening peer hears now (the last STATUS_WINDOW_S of its recording)."""
+    for name, (peer, remote) in list(listening.items()):
+        recording = remote.recording
+        recent = recording.samples()[-int(STATUS_WINDOW_S * recording.rate):]
+        pair = selected_pair(peer.pc) if peer.pc is not None else None
+        emit(peer=name, event="status", received_s=recording.received_s, pair=pair,
+             hz=dominant_frequency(recent, recording.rate) if len(recent) else None, rms=rms(recent))
+
+
 def read_commands(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
-    """Runs in a daemon thread: ``stop`` or the end of stdin sets ``stop``."""
+    """Runs in a daemon thread: ``status`` reports; ``stop`` or the end of stdin sets ``stop``."""
     for line in sys.stdin:
-        if line.strip() == "stop":
+        command = line.strip()
+        if command == "stop":
             break
+        if command == "status":
+            loop.call_soon_threadsafe(report_status)
     loop.call_soon_threadsafe(stop.set)
 
 

@@ -101,6 +101,25 @@ class ParticipantProcess:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
 
+    async def status(self, peer: str, timeout: float = 30.0) -> dict[str, Any]:
+        """Ask for a ``status`` line and return ``peer``'s (what it hears now)."""
+        seen = len(self.events)
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.write(b"status\n")
+        await self.process.stdin.drain()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            for event in self.events[seen:]:
+                if event.get("peer") == peer and event.get("event") == "status":
+                    return event
+            remaining = deadline - loop.time()
+            if remaining <= 0 or any(e.get("event") == "eof" for e in self.events):
+                raise AssertionError(f"no status from {peer} within {timeout:.0f} s\n{self.report()}")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+
     def report(self, stderr_lines: int = 40) -> str:
         lines = [f"--- participant process in {self.ns.name}: events ---"]
         lines.extend(json.dumps(e)[:1500] for e in self.events)

@@ -25,6 +25,14 @@ Routed, optionally with UDP blocked and a TURN server (:func:`routed_network`)::
     203.0.113.30 ───────┘
     (coturn, relays only to 198.51.100.10)
 
+Participant behind a home NAT that can change its mapping (:func:`client_nat_network`)::
+
+    participant ns                router ns                                       server ns
+    198.51.100.20 ─── br-priv ─── 198.51.100.1        203.0.113.1 ──── br-pub ──── 203.0.113.10
+                                  SNAT 198.51.100.0/24 → 203.0.113.1               (a public VM)
+                                  (:func:`rebind_client_nat`: → 203.0.113.2)
+                                  public → private only in reply
+
 The test process stays in the root namespace and reaches the server's REST API and agent socket
 through ``netns.TcpForwarder`` (its loopback, connections opened from the server's namespace).
 """
@@ -43,6 +51,9 @@ SERVER_PRIVATE = "198.51.100.10"
 SERVER_PUBLIC = "203.0.113.10"  # the 1:1 NAT address of the server
 PARTICIPANT = "203.0.113.20"
 TURN = "203.0.113.30"
+CLIENT_PRIVATE = "198.51.100.20"  # a participant behind its own NAT
+CLIENT_NAT = "203.0.113.1"  # that NAT's public address ...
+CLIENT_NAT_AFTER_REBIND = "203.0.113.2"  # ... and the one it maps to after rebind_client_nat()
 
 
 @dataclass
@@ -128,6 +139,47 @@ table ip shoal_firewall {{
 }}
 """)
     return Network(lab, participant, router, server, SERVER_PRIVATE, turn)
+
+
+def client_nat_network(lab: NetLab) -> Network:
+    """Participant 198.51.100.20 behind a masquerading router; the server on 203.0.113.10, public."""
+    router = _router(lab)
+    private = lab.segment(router, "priv", f"{ROUTER_PRIVATE}/24")
+    public = lab.segment(router, "pub", f"{CLIENT_NAT}/24", extra=[f"{CLIENT_NAT_AFTER_REBIND}/32"])
+    participant = lab.host("part")
+    private.attach(participant, f"{CLIENT_PRIVATE}/24")
+    server = lab.host("srv")
+    public.attach(server, f"{SERVER_PUBLIC}/24")
+    router.nft(f"""
+table ip shoal_client_nat {{
+  chain postrouting {{
+    type nat hook postrouting priority srcnat;
+    ip saddr {PRIVATE_NET} snat to {CLIENT_NAT}
+  }}
+  chain forward {{
+    type filter hook forward priority filter; policy accept;
+    ct state established,related accept
+    ip daddr {PRIVATE_NET} counter drop
+  }}
+}}
+""")
+    return Network(lab, participant, router, server, SERVER_PUBLIC)
+
+
+def rebind_client_nat(net: Network) -> None:
+    """The NAT forgets its UDP mappings and maps new ones to another address (as after a router reboot
+    or a mobile handover). TCP mappings stay, so signaling is not cut."""
+    net.router.run("nft", "flush", "chain", "ip", "shoal_client_nat", "postrouting")
+    net.router.run(
+        "nft", "add", "rule", "ip", "shoal_client_nat", "postrouting",
+        "ip", "saddr", PRIVATE_NET, "snat", "to", CLIENT_NAT_AFTER_REBIND,
+    )
+    net.router.run("conntrack", "-D", "-p", "udp", check=False)  # exits 1 when nothing matched
+
+
+def udp_mappings(net: Network) -> str:
+    """The router's UDP connection tracking entries (``conntrack -L -p udp``)."""
+    return net.router.run("conntrack", "-L", "-p", "udp", check=False)
 
 
 def nft_counters(ns: Namespace) -> str:
