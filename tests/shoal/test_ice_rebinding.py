@@ -95,11 +95,11 @@ def media_port() -> int:
     return free_udp_port(PRIVATE)
 
 
-@pytest.fixture(scope="module")
-def natted_server(media_port: int) -> Iterator[ServerProcess]:
-    proc = start_server(
-        ["--rtc-interface", PRIVATE, "--rtc-udp-port", str(media_port), "--rtc-public-ip", PUBLIC]
-    )
+@pytest.fixture(scope="module", params=["udp-port", "port-range"])
+def natted_server(request: pytest.FixtureRequest, media_port: int) -> Iterator[ServerProcess]:
+    """The shared port, or a one-port range (the participant's own socket, at a port the NAT knows)."""
+    ports = ["--rtc-udp-port", str(media_port)] if request.param == "udp-port" else ["--rtc-port-range", f"{media_port}-{media_port}"]
+    proc = start_server(["--rtc-interface", PRIVATE, *ports, "--rtc-public-ip", PUBLIC])
     try:
         yield proc
     finally:
@@ -171,7 +171,9 @@ async def test_a_call_through_a_nat_survives_the_nat_moving_the_client_to_a_new_
         await agent_hears(agent, track, 440)  # the new address is learnt from its first STUN request
         await peer_hears(peer, agent.peer_id, 880)  # ... and the server sends there now
         stats = rtc_stats(natted_server)
-        assert stats["rebinds_followed"] >= 1 and stats["shared"]["new_addresses"] >= 1, stats
+        assert stats["rebinds_followed"] >= 1, stats
+        if stats["udp_port"]:
+            assert stats["shared"]["new_addresses"] >= 1, stats
         assert peer.pc.connectionState == "connected" and not peer.disconnected
         lines = [line for line in natted_server.log_text().splitlines() if "NAT rebinding" in line]
         assert len(lines) == 1, lines
