@@ -24,7 +24,8 @@ echo "== installing the official JS server SDK (tests/js/package-lock.json) into
 (cd tests/js && npm ci --no-audit --no-fund)
 
 echo "== installing Debian packages: $DEBIAN_PACKAGES"
-# chromium: browser tests; coturn, nftables, iproute2: the network-namespace tests (tests/net).
+# chromium: browser tests; coturn: TURN tests (tests/net, tests/shoal/test_ice_options.py);
+# nftables, iproute2: the network-namespace tests (tests/net).
 missing=()
 for package in $DEBIAN_PACKAGES; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
