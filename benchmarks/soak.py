@@ -167,7 +167,8 @@ async def agents_role(url: str, token: str, rooms: int, participants: int) -> No
         now = time.monotonic()
         drifts = [1000 * ((now - first[t]) - samples[t] / AGENT_RATE) for t in first]
         return {"sent": sent[0], "received_frames": sum(samples.values()) / CHUNK_SAMPLES,
-                "tracks": len(first), "drift_ms": [median(drifts), max(drifts, default=math.nan)]}
+                "tracks": len(first), "drift_ms": [median(drifts), max(drifts, default=math.nan)],
+                "per_track": {t: n / CHUNK_SAMPLES for t, n in samples.items()}}
 
     runners = [asyncio.create_task(run(agent)) for agent in agents]
     for _ in agents:
@@ -192,6 +193,8 @@ async def agents_role(url: str, token: str, rooms: int, participants: int) -> No
 class Participant:
     name: str
     peer: Any = None
+    track_id: str = ""
+    hooked_transport: int = 0  # id() of the transport whose _send_rtp records our packets
     sent: int = 0
     sent_at: dict[str, float] = field(default_factory=dict)  # payload hash -> send time
     order: deque[tuple[float, str]] = field(default_factory=deque)
@@ -242,12 +245,17 @@ async def participants_role() -> None:
             return await super().recv()
 
     def hook_sender(me: Participant) -> None:
-        transport = next(t.sender.transport for t in me.peer.pc.getTransceivers() if t.sender.transport is not None)
+        """Record the packets of our own track on the transport its sender uses now (a renegotiation
+        that bundles may move it to another one: ``keep_hooking`` checks twice a second)."""
+        sender = me.peer.local_tracks[me.track_id].transceiver.sender
+        transport, ssrc = sender.transport, sender._ssrc
+        if transport is None or id(transport) == me.hooked_transport:
+            return
+        me.hooked_transport = id(transport)
         original = transport._send_rtp
-        media = {t.sender._ssrc for t in me.peer.pc.getTransceivers()}
 
         async def send_rtp(data: bytes) -> None:
-            if len(data) >= 12 and not is_rtcp(data) and int.from_bytes(data[8:12], "big") in media:
+            if len(data) >= 12 and not is_rtcp(data) and int.from_bytes(data[8:12], "big") == ssrc:
                 me.note_sent(data, time.monotonic())
             await original(data)
 
@@ -287,7 +295,7 @@ async def participants_role() -> None:
                         config["ws_url"], token, metadata={"name": me.name}, send_stats=False,
                         max_recording_s=0, timeout=60,
                     )
-                    await me.peer.publish_audio(GatedSource(random.randrange(len(packets))), timeout=60)
+                    me.track_id = await me.peer.publish_audio(GatedSource(random.randrange(len(packets))), timeout=60)
                     hook_sender(me)
                 except Exception as exc:
                     errors.append(f"{me.name}: {type(exc).__name__}: {exc}")
@@ -304,8 +312,9 @@ async def participants_role() -> None:
     async def keep_hooking() -> None:
         while True:
             for me in everyone:
-                if me.peer is not None and me.peer.pc is not None:
+                if me.peer is not None and me.peer.pc is not None and me.track_id:
                     hook_receivers(me)
+                    hook_sender(me)
             await asyncio.sleep(0.5)
 
     hooker = asyncio.create_task(keep_hooking())
@@ -323,6 +332,7 @@ async def participants_role() -> None:
             "latency_ms": [1000 * percentile(window, 50), 1000 * percentile(window, 99), len(window)],
             "drift_ms": [median(drifts), max(drifts, default=math.nan)],
             "not_connected": sum(1 for s in states if s != "connected"),
+            "per_track": {me.track_id: me.sent for me in everyone},
         }
 
     await serve_commands(reader, Window(), status, go)
