@@ -247,10 +247,11 @@ async def participants_role() -> None:
     def hook_sender(me: Participant) -> None:
         """Record the packets of our own track on the transport its sender uses now (a renegotiation
         that bundles may move it to another one: ``keep_hooking`` checks twice a second)."""
-        sender = me.peer.local_tracks[me.track_id].transceiver.sender
-        transport, ssrc = sender.transport, sender._ssrc
-        if transport is None or id(transport) == me.hooked_transport:
-            return
+        transceiver = me.peer.local_tracks[me.track_id].transceiver
+        transport = transceiver.sender.transport if transceiver is not None else None
+        if transceiver is None or transport is None or id(transport) == me.hooked_transport:
+            return  # not negotiated yet, or already hooked
+        ssrc = transceiver.sender._ssrc
         me.hooked_transport = id(transport)
         original = transport._send_rtp
 
