@@ -14,11 +14,14 @@ INTERVAL s (default 30) it prints, for the interval:
   by a hash of the payload (both participants of a room share a process and its
   ``time.monotonic()``);
 * to agents (participant → agent): 20 ms packets sent, against 20 ms of PCM received by
-  the agents; drift: how far each track's received audio lags the wall clock since its
-  first message (median and max over tracks), so a growing latency shows as a growing drift;
+  the agents; backlog: per track, the audio its participant sent that its agent has not
+  received yet (20 ms per packet; median and max over tracks), so a growing latency shows
+  as a growing backlog (a sender's own stalls do not: they send less, and are owed less);
 * from agents (agent → participant): 20 ms chunks the agents sent, times the participants
   per room, against RTP packets of the agent tracks the participants got; drift: arrival
-  time minus RTP timestamp time since each stream's first packet (timestamps unwrapped);
+  time minus RTP timestamp time since each stream's first packet (timestamps unwrapped;
+  the server's timestamps follow its playout clock, so this is the server → participant
+  path's latency change);
 * the server's RSS and CPU (cores, from /proc) and the client processes' CPU.
 
 A final summary gives RSS at the start (media flowing) and end, and delivery per direction
@@ -86,7 +89,7 @@ RETAIN_S = 10.0  # a sent payload's time is kept this long for matching (the noi
 JOIN_CONCURRENCY = 6
 LATE_RESET_S = 0.1  # an agent sender this late restarts its pacing instead of bursting
 LAGGING_P50_MS = 150.0  # a forwarded packet's p50 beyond this means a backlog (loopback: ~2 ms)
-DRIFT_GROWTH_MS = 200.0  # drift growing more than this over a run means latency is piling up
+DRIFT_GROWTH_MS = 200.0  # backlog or drift growing more than this over a run means latency is piling up
 
 
 def rss_mb(pid: int) -> float:
@@ -164,11 +167,8 @@ async def agents_role(url: str, token: str, rooms: int, participants: int) -> No
             n += 1
 
     def status() -> dict[str, Any]:
-        now = time.monotonic()
-        drifts = [1000 * ((now - first[t]) - samples[t] / AGENT_RATE) for t in first]
         return {"sent": sent[0], "received_frames": sum(samples.values()) / CHUNK_SAMPLES,
-                "tracks": len(first), "drift_ms": [median(drifts), max(drifts, default=math.nan)],
-                "per_track": {t: n / CHUNK_SAMPLES for t, n in samples.items()}}
+                "tracks": len(first), "per_track": {t: n / CHUNK_SAMPLES for t, n in samples.items()}}
 
     runners = [asyncio.create_task(run(agent)) for agent in agents]
     for _ in agents:
@@ -441,7 +441,7 @@ async def orchestrate(duration: float, rooms: int, participants: int, interval: 
         print(f"t=   0 s  server RSS {rss_start:.0f} MB (start)", flush=True)
         t_start = time.monotonic()
         rss_track = [rss_start]
-        trend: list[tuple[float, float, float]] = []  # per report: forward p50, to-agent drift, from-agent drift
+        trend: list[tuple[float, float, float]] = []  # per report: forward p50, to-agent backlog, from-agent drift
         peak_cores, most_disconnected = 0.0, 0
         while time.monotonic() - t_start < duration - 1e-6:
             await asyncio.sleep(min(interval, max(0.0, duration - (time.monotonic() - t_start))))
@@ -457,15 +457,18 @@ async def orchestrate(duration: float, rooms: int, participants: int, interval: 
             p50 = median([s["latency_ms"][0] for s, w in zip(group_status, weights, strict=True) if w])
             p99 = max((s["latency_ms"][1] for s, w in zip(group_status, weights, strict=True) if w), default=math.nan)
             out_drift = [s["drift_ms"] for s in group_status]
+            owed = {t: n for s in group_status for t, n in s["per_track"].items()}
+            backlogs = [CHUNK_S * 1000 * (owed[t] - got) for t, got in agent_status["per_track"].items() if t in owed]
+            backlog = (median(backlogs), max(backlogs, default=math.nan))
             not_connected = sum(s["not_connected"] for s in group_status)
-            trend.append((p50, agent_status["drift_ms"][0], median([d[0] for d in out_drift])))
+            trend.append((p50, backlog[0], median([d[0] for d in out_drift])))
             peak_cores, most_disconnected = max(peak_cores, server_cores), max(most_disconnected, not_connected)
             print(
                 f"t={time.monotonic() - t_start:4.0f} s  "
                 f"forward {ratio(now.forward_received - previous.forward_received, now.forward_sent - previous.forward_sent)} "
                 f"lat p50 {p50:.1f} p99 {p99:.1f} ms | "
                 f"to agents {ratio(now.agent_in_received - previous.agent_in_received, now.agent_in_sent - previous.agent_in_sent)} "
-                f"drift {ms(agent_status['drift_ms'][0])}/{ms(agent_status['drift_ms'][1])} ms | "
+                f"backlog {ms(backlog[0])}/{ms(backlog[1])} ms | "
                 f"from agents {ratio(now.agent_out_received - previous.agent_out_received, now.agent_out_sent - previous.agent_out_sent)} "
                 f"drift {ms(median([d[0] for d in out_drift]))}/{ms(max((d[1] for d in out_drift), default=math.nan))} ms | "
                 f"server RSS {rss:.0f} MB, {server_cores:.2f} cores; clients {client_cores:.2f}, machine {busy:.2f}"
@@ -484,7 +487,7 @@ async def orchestrate(duration: float, rooms: int, participants: int, interval: 
             (p50_0, in_0, out_0), (p50_1, in_1, out_1) = trend[0], trend[-1]
             print(
                 f"  over the run (first report -> last): forward latency p50 {p50_0:.1f} -> {p50_1:.1f} ms; "
-                f"to-agent drift {ms(in_0)} -> {ms(in_1)} ms; from-agent drift {ms(out_0)} -> {ms(out_1)} ms "
+                f"to-agent backlog {ms(in_0)} -> {ms(in_1)} ms; from-agent drift {ms(out_0)} -> {ms(out_1)} ms "
                 "(medians over streams; a growing value is a growing latency)"
             )
         shares = [
@@ -501,7 +504,7 @@ async def orchestrate(duration: float, rooms: int, participants: int, interval: 
             if lagging:
                 what.append(f"forward latency p50 up to {max(lagging):.0f} ms")
             if growing:
-                what.append(f"latency drift grew {max(growing):.0f} ms")
+                what.append(f"latency (backlog or drift) grew {max(growing):.0f} ms")
             if most_disconnected:
                 what.append(f"{most_disconnected} participants lost their connection")
             print(
