@@ -246,6 +246,7 @@ class ModelDemux:
         self.ufrags: dict[str, int] = {}
         self.owner: dict[Address, int] = {}
         self.recent: dict[int, OrderedDict[Address, None]] = {}
+        self.pinned: dict[int, Address] = {}
 
     def register(self, ufrag: str, conn: int) -> None:
         self.ufrags[ufrag] = conn
@@ -255,36 +256,39 @@ class ModelDemux:
         self.ufrags = {u: c for u, c in self.ufrags.items() if c != conn}
         self.owner = {a: c for a, c in self.owner.items() if c != conn}
         self.recent.pop(conn, None)
+        self.pinned.pop(conn, None)
 
-    def bind(self, address: Address, conn: int) -> None:
-        old = self.owner.get(address)
-        if old is not None and old != conn:
-            self.recent[old].pop(address, None)
+    def learn(self, address: Address, conn: int) -> bool:
+        if self.owner.get(address, conn) != conn:
+            return False  # another live connection holds it
         self.recent[conn].pop(address, None)
         self.recent[conn][address] = None
         self.owner[address] = conn
-        while len(self.recent[conn]) > self.max:
-            gone, _ = self.recent[conn].popitem(last=False)
-            if self.owner.get(gone) == conn:
-                del self.owner[gone]
+        if len(self.recent[conn]) > self.max:
+            gone = next(a for a in self.recent[conn] if a != self.pinned.get(conn))
+            del self.recent[conn][gone]
+            del self.owner[gone]
+        return True
+
+    def pin(self, conn: int, address: Address) -> None:
+        if self.owner.get(address) == conn:
+            self.pinned[conn] = address
 
     def route(self, kind: str, ufrag: str | None, address: Address) -> int | Drop:
         bound = self.owner.get(address)
         if kind == "media":
             return bound if bound is not None else Drop.NOT_STUN
         if kind == "request" and ufrag is not None:
-            if ufrag not in self.ufrags:
-                return Drop.UNKNOWN_UFRAG
-            self.bind(address, self.ufrags[ufrag])
-            return self.ufrags[ufrag]
+            return self.ufrags.get(ufrag, Drop.UNKNOWN_UFRAG)  # routed, never bound by itself
         if bound is not None:
             return bound
         return Drop.NO_USERNAME if kind == "request" else Drop.NOT_BINDING_REQUEST
 
 
 def test_the_demux_table_follows_the_rules_over_300000_random_operations() -> None:
-    """Binding by ufrag, rebinding to a new address, moves between connections, eviction and
-    unregistration, all checked against the reference model after every step."""
+    """Routing by ufrag without binding, binding only what a connection vouches for, no
+    moves between live connections, pinned addresses surviving eviction, and unregistration,
+    all checked against the reference model after every step."""
     rng = random.Random(5)
     table: DemuxTable[int] = DemuxTable(max_addresses=4)
     model = ModelDemux(4)
@@ -300,6 +304,7 @@ def test_the_demux_table_follows_the_rules_over_300000_random_operations() -> No
 
     response = aioice_request(None, rng, message_class=aioice.stun.Class.RESPONSE)
     rtp = bytes([0x80, 0x6F]) + bytes(100)
+    refused = 0
     for step in range(300000):
         op = rng.random()
         if op < 0.01 or not live:
@@ -316,11 +321,22 @@ def test_the_demux_table_follows_the_rules_over_300000_random_operations() -> No
             del live[conn]
             continue
         address = rng.choice(addresses)
-        if op < 0.4:
+        if op < 0.2:
+            conn = rng.choice(list(live))
+            got_learn, want_learn = table.learn(address, conn), model.learn(address, conn)
+            assert got_learn == want_learn, f"step {step}: learn {address} for {conn}"
+            refused += not want_learn
+            continue
+        if op < 0.23:
+            conn = rng.choice(list(live))
+            table.pin(conn, address)
+            model.pin(conn, address)
+            continue
+        if op < 0.5:
             ufrag = rng.choice([*live.values(), "ghost"]) if rng.random() < 0.95 else None
             got = table.route(request(ufrag), address)
             want = model.route("request", ufrag, address)
-        elif op < 0.45:
+        elif op < 0.55:
             got = table.route(response, address)
             want = model.route("response", None, address)
         else:
@@ -331,6 +347,7 @@ def test_the_demux_table_follows_the_rules_over_300000_random_operations() -> No
             assert table.addresses == len(model.owner) <= 4 * len(live)
             for conn in live:
                 assert set(table.addresses_of(conn)) == set(model.recent[conn])
+    assert table.refused_moves == refused > 0
     for conn in list(live):
         table.unregister(conn)
     assert table.addresses == 0 and table.connections == 0
@@ -345,12 +362,15 @@ def test_rebinding_keeps_a_connection_reachable_from_its_new_address() -> None:
     rtp = bytes([0x80]) + bytes(50)
     assert table.route(rtp, old) is Drop.NOT_STUN
     assert table.route(aioice_request("alice:x", rng), old) == "A"
+    assert table.route(rtp, old) is Drop.NOT_STUN  # routed to A, but only A's integrity check binds it
+    assert table.learn(old, "A")
     assert table.route(rtp, old) == "A"
     assert table.route(rtp, new) is Drop.NOT_STUN  # media first from the new address: not yet
-    assert table.route(aioice_request("alice:x", rng), new) == "A"
+    assert table.route(aioice_request("alice:x", rng), new) == "A" and table.learn(new, "A")
     assert table.route(rtp, new) == "A" and table.new_addresses == 1
-    assert table.route(aioice_request("bob:y", rng), new) == "B"  # the port reused for another call
-    assert table.route(rtp, new) == "B" and table.moved_addresses == 1
+    assert table.route(aioice_request("bob:y", rng), new) == "B"  # B gets to check the request...
+    assert not table.learn(new, "B")  # ...but cannot take an address A holds
+    assert table.route(rtp, new) == "A" and table.refused_moves == 1
     table.learn(("198.51.100.1", 3478), "A")  # A's own check to a candidate: its answer comes back
     assert table.route(aioice_request(None, rng, message_class=aioice.stun.Class.RESPONSE), ("198.51.100.1", 3478)) == "A"
     with pytest.raises(ValueError, match="already in use"):
@@ -358,6 +378,21 @@ def test_rebinding_keeps_a_connection_reachable_from_its_new_address() -> None:
     table.unregister("A")
     assert table.route(rtp, old) is Drop.NOT_STUN
     assert table.route(aioice_request("alice:x", rng), old) is Drop.UNKNOWN_UFRAG
+    assert table.learn(new, "B")  # free again once A is gone
+
+
+def test_a_pinned_address_survives_a_flood_of_vouched_addresses() -> None:
+    """An on-path attacker replaying a client's authenticated checks from many ports cannot
+    evict the client's selected address. Fails without pinning (the oldest goes first)."""
+    table: DemuxTable[str] = DemuxTable(max_addresses=4)
+    table.register("alice", "A")
+    selected = ("203.0.113.9", 40000)
+    assert table.learn(selected, "A")
+    table.pin("A", selected)
+    for port in range(1000):
+        table.learn(("198.51.100.66", 50000 + port), "A")
+    assert table.owner_of(selected) == "A" and len(table.addresses_of("A")) == 4
+    assert table.evicted_addresses == 1000 - 3
 
 
 # --- logging once per cause, the rebinding rule ---------------------------------------------
@@ -480,3 +515,101 @@ async def test_the_shared_socket_routes_200000_mixed_datagrams_to_the_right_conn
     await asyncio.gather(*(connection.close() for connection in connections))
     assert shared.table.connections == 0 and shared.table.addresses == 0
     sock.close()
+
+
+# --- attacks on the shared port (each failed before the demux bound only vouched addresses) --------
+
+
+def signed_request(username: str, password: str | None, *, nominate: bool = False) -> bytes:
+    """A Binding request as a client sends it; ``password`` None signs with a wrong key."""
+    request = aioice.stun.Message(message_method=aioice.stun.Method.BINDING, message_class=aioice.stun.Class.REQUEST)
+    request.attributes["USERNAME"] = username
+    request.attributes["PRIORITY"] = 1
+    if nominate:
+        request.attributes["USE-CANDIDATE"] = None
+    request.add_message_integrity((password or "not-the-password").encode())
+    request.add_fingerprint()
+    return bytes(request)
+
+
+async def shared_call(n: int) -> tuple[SharedUdpSocket, RecordingTransport, list[ShoalConnection], list[Address]]:
+    """``n`` connections on one shared socket, each with a client whose check made it known."""
+    stats = NetStats()
+    notes = OnceLog(lambda line: None, time.monotonic)
+    plan = GatherPlan(("127.0.0.1",), stats=stats, notes=notes)
+    shared = SharedUdpSocket(bind_udp("127.0.0.1", 0), stats, notes)
+    transport = RecordingTransport()
+    shared.connection_made(transport)
+    plan.shared["127.0.0.1"] = shared
+    connections, clients = [], []
+    for i in range(n):
+        connection = ShoalConnection(shoal_plan=plan, ice_controlling=False)
+        await connection.get_component_candidates(1, [])
+        client = (f"203.0.113.{20 + i}", 50000 + i)
+        shared.datagram_received(signed_request(f"{connection.local_username}:c{i}", connection.local_password), client)
+        connections.append(connection)
+        clients.append(client)
+    return shared, transport, connections, clients
+
+
+async def close_all(shared: SharedUdpSocket, connections: list[ShoalConnection]) -> None:
+    for connection in connections:
+        for pair in connection._check_list:
+            if pair.task is not None:
+                pair.task.cancel()
+    await asyncio.gather(*(connection.close() for connection in connections))
+    shared.sock.close()
+
+
+async def test_forged_checks_naming_a_live_ufrag_neither_bind_nor_evict() -> None:
+    """Someone who saw a victim's ufrag (it travels in clear) sends requests with a wrong
+    MESSAGE-INTEGRITY from many ports: each is refused (401), none binds, and the victim's
+    media keeps reaching its connection."""
+    shared, transport, [victim], [client] = await shared_call(1)
+    before = shared.table.addresses_of(shared.table.owner_of(client))  # type: ignore[arg-type]
+    for port in range(40):
+        shared.datagram_received(signed_request(f"{victim.local_username}:c0", None), ("198.51.100.66", 50000 + port))
+    assert shared.table.addresses_of(shared.table.owner_of(client)) == before == [client]  # type: ignore[arg-type]
+    assert shared.table.owner_of(("198.51.100.66", 50000)) is None
+    assert sum(1 for data, addr in transport.sent if addr[0] == "198.51.100.66" and data[:2] == b"\x01\x11") == 40
+    shared.datagram_received(bytes([0x80, 0x6F]) + bytes(20), client)
+    assert victim._queue.qsize() == 1
+    await close_all(shared, [victim])
+
+
+async def test_a_spoofed_source_address_cannot_move_another_clients_media() -> None:
+    """An attacker's own valid check, sent with the victim's address as its source, does not
+    move the victim's address to the attacker's connection."""
+    shared, _, [victim, attacker], [victim_client, _] = await shared_call(2)
+    shared.datagram_received(signed_request(f"{attacker.local_username}:c1", attacker.local_password), victim_client)
+    assert shared.table.refused_moves == 1
+    shared.datagram_received(bytes([0x80, 0x6F]) + bytes(20), victim_client)
+    assert victim._queue.qsize() == 1 and attacker._queue.qsize() == 0
+    await close_all(shared, [victim, attacker])
+
+
+async def test_media_never_goes_to_an_address_whose_check_has_not_succeeded() -> None:
+    """A client's authenticated, nominating request from a new source address (one it may
+    have made up) does not redirect the server's media there before the server's own check
+    of that address succeeds; until then media keeps going to the selected address."""
+    shared, transport, [connection], [client] = await shared_call(1)
+    connection.remote_username, connection.remote_password = "c0", "clientpasswordclientpw"
+    remote = aioice.Candidate("f", 1, "udp", 100, client[0], client[1], "host")
+    connection._remote_candidates.append(remote)
+    pair = aioice.ice.CandidatePair(connection._protocols[0], remote)
+    pair.state = aioice.ice.CandidatePair.State.SUCCEEDED
+    pair.nominated = True
+    connection._check_list.append(pair)
+    connection.check_complete(pair)
+    connection._early_checks_done = True  # as once connect() runs: checks are handled, not queued
+    assert connection._nominated[1] is pair
+
+    elsewhere = ("198.51.100.99", 9)
+    shared.datagram_received(
+        signed_request(f"{connection.local_username}:c0", connection.local_password, nominate=True), elsewhere
+    )
+    assert connection._nominated[1] is pair
+    transport.sent.clear()
+    await connection.send(b"\x80" + b"media" * 10)
+    assert [addr for data, addr in transport.sent if data[0] == 0x80] == [client]
+    await close_all(shared, [connection])

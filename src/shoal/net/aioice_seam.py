@@ -5,8 +5,9 @@ What it changes, and why:
 * ``ShoalConnection`` (an aioice ``Connection``) gathers host candidates only on the
   addresses shoal chose, binds them within ``--rtc-port-range`` or onto the shared
   ``--rtc-udp-port`` socket, announces ``--rtc-public-ip`` in them, and follows a client
-  whose NAT mapping changed (an authenticated Binding request from a new address while the
-  selected one has gone silent, or one that nominates).
+  whose NAT mapping changed: once a check of the new address has succeeded (never before,
+  or a client could point the server's media at any address it writes as its source), if
+  the client nominated it or the selected address has gone silent.
 * ``SharedUdpSocket`` is the single-port demultiplexer: one datagram socket per gathered
   address, routing each datagram to a connection by ``demux.DemuxTable``.
 * ``install()`` makes aiortc's ``RTCIceGatherer`` build a ``ShoalConnection`` when the
@@ -235,7 +236,7 @@ class SharedUdpSocket(asyncio.DatagramProtocol):
     def attach(self, connection: ShoalConnection) -> ShoalStunProtocol:
         if self._transport is None:
             raise ConnectionError(f"shared UDP socket {self.sockname} is not started")
-        protocol = ShoalStunProtocol(connection)
+        protocol = ShoalStunProtocol(connection, self)
         self.table.register(connection.local_username, protocol)
         protocol.connection_made(_MuxedTransport(self, protocol))
         return protocol
@@ -246,7 +247,10 @@ class SharedUdpSocket(asyncio.DatagramProtocol):
     def send(self, protocol: ShoalStunProtocol, data: bytes | bytearray | memoryview, addr: Address) -> None:
         if self._transport is None or self._transport.is_closing():
             return
-        self.table.learn(addr, protocol)
+        if data[:2] == b"\x00\x01":
+            # Our own connectivity check: its answer will come back from there. Responses
+            # (401s to forged requests included) vouch for nothing.
+            self.table.learn(addr, protocol)
         self._transport.sendto(data, addr)
 
     def _dropped(self, reason: Drop, address: Address, data: bytes) -> None:
@@ -264,14 +268,24 @@ class SharedUdpSocket(asyncio.DatagramProtocol):
 class ShoalStunProtocol(aioice.ice.StunProtocol):
     """aioice's per-socket protocol, also noting when the selected remote address was last heard."""
 
-    def __init__(self, receiver: aioice.Connection) -> None:
+    def __init__(self, receiver: aioice.Connection, shared: SharedUdpSocket | None = None) -> None:
         super().__init__(receiver)
+        self.shared = shared
+        """The shared socket this protocol lives on (``--rtc-udp-port``), or None for its own socket."""
         self.watched: Address | None = None
         self.heard_at = 0.0
 
     def watch(self, address: Address) -> None:
+        """``address`` is the selected one: note when it goes quiet; keep it bound on a shared socket."""
         self.watched = address
         self.heard_at = time.monotonic()
+        if self.shared is not None:
+            self.shared.table.pin(self, address)
+
+    def vouch(self, address: Address) -> None:
+        """A request from ``address`` passed MESSAGE-INTEGRITY: on a shared socket, bind it here."""
+        if self.shared is not None:
+            self.shared.table.learn(address, self)
 
     def datagram_received(self, data: bytes | str, addr: tuple[Any, ...]) -> None:
         watched = self.watched
@@ -356,40 +370,64 @@ class ShoalConnection(aioice.Connection):
     def request_received(
         self, message: aioice.stun.Message, addr: tuple[str, int], protocol: aioice.ice.StunProtocol
     ) -> None:
+        authenticated = isinstance(protocol, ShoalStunProtocol) and not self._closing and self._authenticated(message)
+        if authenticated:
+            assert isinstance(protocol, ShoalStunProtocol)
+            protocol.vouch(addr)  # before the answer is sent: the client's DTLS may follow at once
         super().request_received(message, addr, protocol)
-        if not self._closing and isinstance(protocol, ShoalStunProtocol):
-            self._maybe_follow(message, addr, protocol)
+        if authenticated and not self._closing:
+            # A consent check from an address whose pair was validated earlier: the client
+            # may have moved there while its selected address went quiet.
+            selected = self._nominated.get(protocol.local_candidate.component)
+            pair = next(
+                (p for p in self._check_list if p.protocol is protocol and p.remote_addr == addr
+                 and p.state == aioice.ice.CandidatePair.State.SUCCEEDED),
+                None,
+            )
+            if selected is not None and pair is not None and pair is not selected and pair.remote_addr != selected.remote_addr:
+                self._maybe_follow(selected, pair)
 
     def check_complete(self, pair: aioice.ice.CandidatePair) -> None:
+        component = pair.component
+        before = self._nominated.get(component)
         super().check_complete(pair)
-        if self._nominated.get(pair.component) is pair and isinstance(pair.protocol, ShoalStunProtocol):
-            pair.protocol.watch(pair.remote_addr)  # from now on, notice when the selected address goes quiet
-
-    def _maybe_follow(self, message: aioice.stun.Message, addr: tuple[str, int], protocol: ShoalStunProtocol) -> None:
-        """NAT rebinding: the client's packets now come from ``addr``; send there too."""
-        component = protocol.local_candidate.component
-        selected = self._nominated.get(component)
-        if selected is None or addr == selected.remote_addr or not self._authenticated(message):
+        if pair.state != aioice.ice.CandidatePair.State.SUCCEEDED or not isinstance(pair.protocol, ShoalStunProtocol):
             return
+        if before is None:
+            if self._nominated.get(component) is pair:
+                pair.protocol.watch(pair.remote_addr)  # from now on, notice when the selected address goes quiet
+            return
+        if pair is before or pair.remote_addr == before.remote_addr or self._closing:
+            return
+        self._maybe_follow(before, pair)
+
+    def _maybe_follow(self, selected: aioice.ice.CandidatePair, pair: aioice.ice.CandidatePair) -> None:
+        """NAT rebinding: a check of a new address of the client has just succeeded; send there?
+
+        aioice itself moves to a pair the client nominated (USE-CANDIDATE) once its check
+        succeeds; a client that only sends consent checks (aiortc) is followed once its
+        selected address has been silent for ``REBIND_SILENCE_S``. Never before the check
+        succeeded: an address that did not answer is not the client's.
+        """
+        component = pair.component
         selected_protocol = selected.protocol
         if not isinstance(selected_protocol, ShoalStunProtocol):
             return
         if selected_protocol.watched != selected.remote_addr:
             selected_protocol.watch(selected.remote_addr)  # not watched yet: judge its silence from now on
-        silent = time.monotonic() - selected_protocol.heard_at
-        if not should_follow("USE-CANDIDATE" in message.attributes, silent):
-            return
-        remote = next((c for c in self._remote_candidates if (c.host, c.port) == addr), None)
-        if remote is None:
-            return
-        pair = self._find_pair(protocol, remote) or aioice.ice.CandidatePair(protocol, remote)
-        old = selected.remote_addr
-        self._nominated[component] = pair
-        protocol.watch(addr)
+        moved = self._nominated.get(component) is pair  # aioice followed a nomination
+        if not moved:
+            if not should_follow(pair.remote_nominated, time.monotonic() - selected_protocol.heard_at):
+                return
+            pair.nominated = True
+            self._nominated[component] = pair
+        assert isinstance(pair.protocol, ShoalStunProtocol)
+        pair.protocol.watch(pair.remote_addr)
+        old, new = selected.remote_addr, pair.remote_addr
         self._plan.stats.rebinds_followed += 1
         self._plan.events.note(
             "rebind",
-            lambda: f"a WebRTC client moved from {old[0]}:{old[1]} to {addr[0]}:{addr[1]} (NAT rebinding); media follows",
+            lambda: f"a WebRTC client moved from {old[0]}:{old[1]} to {new[0]}:{new[1]} (NAT rebinding); media follows",
         )
 
     def _authenticated(self, message: aioice.stun.Message) -> bool:
@@ -457,8 +495,19 @@ def check_internals() -> None:
         gather_source = inspect.getsource(conn.gather_candidates)
     except (OSError, TypeError):
         init_source = gather_source = ""
-    for attribute in ("self._nominated", "self._protocols", "self._remote_candidates", "self._closing"):
+    for attribute in ("self._nominated", "self._protocols", "self._remote_candidates", "self._closing",
+                      "self._check_list"):
         need(attribute in init_source, f"aioice.Connection keeps {attribute}")
+    try:
+        pair_source = inspect.getsource(aioice.ice.CandidatePair.__init__)
+    except (AttributeError, OSError, TypeError):
+        pair_source = ""
+    for attribute in ("self.nominated", "self.remote_nominated", "self.state", "self.protocol"):
+        need(attribute in pair_source, f"aioice CandidatePair keeps {attribute}")
+    need(hasattr(getattr(aioice.ice, "CandidatePair", None), "State")
+         and hasattr(aioice.ice.CandidatePair.State, "SUCCEEDED"), "CandidatePair.State.SUCCEEDED")
+    need(callable(getattr(aioice.stun.Message, "check_message_integrity", None)), "stun.Message.check_message_integrity")
+    need(isinstance(getattr(aioice.turn, "UDP_SOCKET_BUFFER_SIZE", None), int), "aioice.turn.UDP_SOCKET_BUFFER_SIZE")
     need("get_component_candidates(" in gather_source, "Connection.gather_candidates calls get_component_candidates")
     need(hasattr(aioice.ice, "StunProtocol") and hasattr(aioice.ice, "CandidatePair"), "aioice.ice.StunProtocol/CandidatePair")
     stun_protocol = getattr(aioice.ice, "StunProtocol", None)

@@ -4,17 +4,20 @@ Pure and synchronous (no sockets, no clock), so it can be driven with millions o
 The rule, as mediasoup's WebRtcServer and LiveKit's UDP mux do it:
 
 * a datagram from a known remote address goes to the connection that address is bound to;
-* an address becomes known by a STUN Binding request whose USERNAME starts with the local
-  ufrag of a live connection (``"<local ufrag>:<remote ufrag>"``), or because that
-  connection itself sent to the address (its own connectivity checks, whose responses
-  come back from there);
-* a Binding request for another live ufrag moves the address to that connection (a client
-  that reuses its port for a new call), and a known ufrag from a new address adds the
-  address (NAT rebinding: the old one stays until evicted or the connection closes);
+* a STUN Binding request whose USERNAME starts with the local ufrag of a live connection
+  (``"<local ufrag>:<remote ufrag>"``) goes to that connection, from any address; the
+  address is *not* bound by this alone, since anyone who saw a ufrag can put it in a request;
+* an address becomes known (``learn``) only when its connection vouches for it: a Binding
+  request from it passed MESSAGE-INTEGRITY with the connection's password, or the
+  connection itself sent a check there (its answer comes back from there);
+* an address bound to one live connection is never taken by another (a forged or
+  replayed request cannot move someone's media); it is free again once its connection
+  closes or evicts it;
 * everything else from an unknown address is dropped and counted by reason.
 
-The table is bounded: each connection keeps at most ``max_addresses`` addresses (the
-least recently checked evicted), and all of a connection's addresses go when it is unregistered.
+The table is bounded: each connection keeps at most ``max_addresses`` addresses (the least
+recently vouched for is evicted first, never its pinned, selected one), and all of a
+connection's addresses go when it is unregistered.
 """
 
 from __future__ import annotations
@@ -120,10 +123,11 @@ class DemuxTable(Generic[T]):
         self._ufrag_of: dict[T, str] = {}
         self._by_address: dict[Address, T] = {}
         self._addresses_of: dict[T, OrderedDict[Address, None]] = {}
+        self._pinned: dict[T, Address] = {}
         self.new_addresses = 0
         """Addresses bound to a connection that already had one (NAT rebinding, more candidates)."""
-        self.moved_addresses = 0
-        """Addresses taken over by another connection's ufrag."""
+        self.refused_moves = 0
+        """Addresses a connection vouched for that another live connection holds (kept by the holder)."""
         self.evicted_addresses = 0
 
     # connections ---------------------------------------------------------------------
@@ -144,14 +148,28 @@ class DemuxTable(Generic[T]):
         ufrag = self._ufrag_of.pop(target, None)
         if ufrag is not None and self._by_ufrag.get(ufrag) == target:
             del self._by_ufrag[ufrag]
+        self._pinned.pop(target, None)
         for address in self._addresses_of.pop(target, ()):
             if self._by_address.get(address) == target:
                 del self._by_address[address]
 
-    def learn(self, address: Address, target: T) -> None:
-        """``target`` sent to ``address``: bind it unless another connection already has it."""
-        if address not in self._by_address and target in self._ufrag_of:
-            self._bind(address, target)
+    def learn(self, address: Address, target: T) -> bool:
+        """``target`` vouches for ``address`` (an authenticated request from it, or its own check
+        sent there): bind it, or refresh it. An address another connection holds stays with it.
+        Returns whether ``address`` is now ``target``'s."""
+        if target not in self._ufrag_of:
+            return False
+        holder = self._by_address.get(address)
+        if holder is not None and holder != target:
+            self.refused_moves += 1
+            return False
+        self._bind(address, target)
+        return True
+
+    def pin(self, target: T, address: Address) -> None:
+        """``address`` is ``target``'s selected one: eviction passes it over."""
+        if self._by_address.get(address) == target:
+            self._pinned[target] = address
 
     # datagrams -----------------------------------------------------------------------
 
@@ -167,12 +185,8 @@ class DemuxTable(Generic[T]):
             return bound if bound is not None else info
         if info.message_type == BINDING_REQUEST and info.ufrag is not None:
             owner = self._by_ufrag.get(info.ufrag)
-            if owner is None:
-                return Drop.UNKNOWN_UFRAG
-            if bound is not None and bound != owner:
-                self.moved_addresses += 1
-            self._bind(address, owner)  # also refreshes it: the least recently checked is evicted first
-            return owner
+            # The ufrag's owner checks MESSAGE-INTEGRITY and, if it holds, learns the address.
+            return owner if owner is not None else Drop.UNKNOWN_UFRAG
         if bound is not None:
             return bound
         return Drop.NOT_BINDING_REQUEST if info.message_type != BINDING_REQUEST else Drop.NO_USERNAME
@@ -194,22 +208,20 @@ class DemuxTable(Generic[T]):
         return len(self._by_address)
 
     def _bind(self, address: Address, target: T) -> None:
-        previous = self._by_address.get(address)
-        if previous is not None and previous != target:
-            self._addresses_of[previous].pop(address, None)
         mine = self._addresses_of[target]
         if address in mine:
             mine.move_to_end(address)
-        else:
-            if mine:
-                self.new_addresses += 1
-            mine[address] = None
-            if len(mine) > self.max_addresses:
-                oldest, _ = mine.popitem(last=False)
-                if self._by_address.get(oldest) == target:
-                    del self._by_address[oldest]
-                self.evicted_addresses += 1
+            return
+        if mine:
+            self.new_addresses += 1
+        mine[address] = None
         self._by_address[address] = target
+        if len(mine) > self.max_addresses:
+            pinned = self._pinned.get(target)
+            oldest = next(a for a in mine if a != pinned)
+            del mine[oldest]
+            del self._by_address[oldest]
+            self.evicted_addresses += 1
 
 
 class OnceLog:

@@ -131,6 +131,7 @@ class RtcNetwork:
                 "connections": sum(s.table.connections for s in self.plan.shared.values()),
                 "addresses": sum(s.table.addresses for s in self.plan.shared.values()),
                 "new_addresses": sum(s.table.new_addresses for s in self.plan.shared.values()),
+                "refused_moves": sum(s.table.refused_moves for s in self.plan.shared.values()),
             },
             "turn_checks": dict(self.turn_checks),
         }
