@@ -124,6 +124,7 @@ class _Inbound:
     fanout: TrackFanout | None = None
     wrap: TrackDataWrap | None = None
     snapshots: VideoSnapshots | None = None
+    tap: RtpTap | None = None
 
 
 @dataclass
@@ -517,6 +518,7 @@ class WebRTCEndpoint:
             log.error("%s: cannot forward: aiortc's receiver has no jitter buffer where expected", name)
             return
         inbound.fanout = fanout
+        inbound.tap = tap
         self._router.publish(self.room_id, track.id, fanout)
         try:
             self._manager.add_track(self.room_id, self.peer_id, track)
@@ -536,7 +538,15 @@ class WebRTCEndpoint:
             frames = await read_audio(remote, OPUS_RATE, inbound.fanout.deliver, name)
         else:
             return
-        log.info("%s: media ended after %d decoded frames", name, frames)
+        tap = inbound.tap
+        if tap is None:
+            log.info("%s: media ended after %d decoded frames", name, frames)
+            return
+        log.info(
+            "%s: media ended after %d packets, %d decoded frames; %d SSRC changes, "
+            "%d late packets of a replaced stream dropped",
+            name, tap.packets, frames, tap.streams.changes, tap.streams.stale,
+        )
 
     def _remove_inbound(self, track_id: str) -> None:
         inbound = self._inbound.pop(track_id, None)

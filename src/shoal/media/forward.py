@@ -32,6 +32,7 @@ from aiortc.utils import uint16_add
 
 from shoal.media.keyframes import keyframe_start
 from shoal.media.munger import RtpMunger, SendHistory
+from shoal.media.ssrc import Arrival, SsrcTracker
 
 log = logging.getLogger(__name__)
 
@@ -69,18 +70,26 @@ class RtpTap:
         self._make_buffer = make_buffer
         self._decodable_start = decodable_start
         self._buffer: JitterBuffer | None = None
-        self.ssrc: int | None = None
+        self.streams = SsrcTracker()
         self.packets = 0
+
+    @property
+    def ssrc(self) -> int | None:
+        return self.streams.current
 
     @property
     def capacity(self) -> int:
         return self._buffer.capacity if self._buffer is not None else 0
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
-        if packet.ssrc != self.ssrc:
-            # A new stream: aiortc's jitter buffer would compare its numbers with the old one's.
+        arrival = self.streams.arrive(packet.ssrc)
+        if arrival is Arrival.STALE:
+            # A late packet of a replaced stream: passing it on would restart every
+            # forwarder (and a video receiver's wait for a keyframe) twice.
+            return False, None
+        if arrival is Arrival.NEW:
+            # aiortc's jitter buffer would compare the new stream's numbers with the old one's.
             self._buffer = None
-            self.ssrc = packet.ssrc
         self.packets += 1
         try:
             self._deliver(packet)
