@@ -550,3 +550,30 @@ def test_the_tap_feeds_aiortcs_jitter_buffer_across_wraps_and_restarts_it_on_a_n
     assert frames == sorted(frames), "frames out of order"
     tails = [i for n, count in ((0, 120_000), (1, 100_000)) for i in range(n << 24 | (count - 16), n << 24 | count)]
     assert set(missing) <= set(tails), f"{len(missing)} frames lost, the first {missing[:5]}"
+
+
+async def test_nacks_are_answered_and_numbering_holds_when_the_wall_clock_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An hours-long call sees the wall clock stepped by NTP. 1,100 VP8 packets with the wall
+    clock (aiortc's ``current_ntp_time``) stepped forward by an hour before packet 1,050:
+    the 50 packets sent just before the step are still answered when NACKed after it. Before
+    the fix the history aged packets on the wall clock, so none of them was."""
+    import shoal.media.forward as forward
+
+    offset = [0]
+    real = forward.current_ntp_time
+    monkeypatch.setattr(forward, "current_ntp_time", lambda: real() + offset[0])
+    forwarder, wire, extensions, _ = await make_forwarder("video", [VP8, VP8_RTX])
+    sent_out: list[RtpPacket] = []
+    for sent in stream(1, 1100, 0x77, 65_000, 0, 3000, vp8_payload(30), random.Random(5), loss=0.0, reorder=0.0):
+        if sent.index == 1050:
+            offset[0] += 3600 << 32  # NTP time: seconds in the upper 32 bits
+        forwarder.put(sent.packet)
+        await asyncio.sleep(0)
+        (out,) = wire.take(extensions)
+        sent_out.append(out)
+    for out in sent_out[1000:1050]:
+        await forwarder.retransmit(out.sequence_number)
+    answers = wire.take(extensions)
+    assert [int.from_bytes(rtx.payload[:2], "big") for rtx in answers] == [o.sequence_number for o in sent_out[1000:1050]]
+    seqs = [o.sequence_number for o in sent_out]
+    assert all((b - a) % WRAP16 == 1 for a, b in zip(seqs, seqs[1:], strict=False))

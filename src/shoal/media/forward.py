@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -224,8 +225,10 @@ class RtpForwarder:
             return
         if packet.ssrc != self._in_ssrc:
             self._restart(munger, packet.ssrc)
+        # Ages (NACK history, the gap at a restart) on the monotonic clock: the wall clock can
+        # step (NTP) during an hours-long call. The NTP time is only what goes on the wire.
+        now = time.monotonic()
         ntp = current_ntp_time()
-        now = ntp / NTP_SECOND  # seconds, from the one clock read per packet
         place = None
         if munger.started:
             place = munger.rewrite(packet.sequence_number, packet.timestamp, now)
@@ -270,7 +273,7 @@ class RtpForwarder:
     # RTCP from the receiver (through the aiortc sender) ---------------------------------
 
     async def retransmit(self, sequence_number: int) -> None:
-        packet = self._history.get(sequence_number, current_ntp_time() / NTP_SECOND)
+        packet = self._history.get(sequence_number, time.monotonic())
         if packet is None or self.closed:
             return
         if self._rtx_payload_type is not None:
