@@ -246,3 +246,40 @@ async def test_a_peer_whose_process_is_killed_is_cleaned_up_and_others_keep_talk
         if proc.returncode is None:
             proc.kill()
         await proc.wait()
+
+
+async def test_an_ice_restart_request_is_logged_and_the_call_goes_on(scene: Scene, monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiortc starts ICE once per connection, so shoal cannot restart it. A peer whose later
+    offer carries new ICE credentials (what an ICE restart looks like) gets its offer
+    answered, the server says once in its log that it does not restart ICE, and the call
+    goes on: the track that offer adds is heard by the agent, and alice still is."""
+    import re
+
+    import shoal.testing.peer as peer_module
+
+    real = peer_module.sdp_offer_event
+    offers = [0]
+
+    def restarting(sdp: str, *args: object, **kwargs: object) -> object:
+        offers[0] += 1
+        if offers[0] > 1:  # every later offer: new ufrag and password, as after restartIce()
+            sdp = re.sub(r"a=ice-ufrag:\S+", "a=ice-ufrag:restart1", sdp)
+            sdp = re.sub(r"a=ice-pwd:\S+", "a=ice-pwd:restartrestartrestartrestar", sdp)
+        return real(sdp, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(peer_module, "sdp_offer_event", restarting)
+    bob_id, token = create_webrtc_peer(scene.server, scene.room)
+    bob = await WebRTCPeer.join(scene.server.ws_url, token, metadata={"name": "bob"})
+    try:
+        await bob.publish_audio(ToneSource(660))
+        second = await bob.publish_audio(ToneSource(880))
+        assert offers[0] >= 2
+        await scene.agent.wait_samples(second, 16000, timeout=15)
+        assert abs(dominant_frequency(scene.agent.received[second].pcm, 16000) - 880) < 10
+        await scene.assert_agent_still_hears_alice()
+        log = scene.server.log_text()
+        # (alice's renegotiations are rewritten too: this process's peers share the patch)
+        said = [line for line in log.splitlines() if f"peer {bob_id}: its offer asks for an ICE restart" in line]
+        assert len(said) == 1, "said once per peer, however many offers"
+    finally:
+        await bob.close()

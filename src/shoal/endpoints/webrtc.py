@@ -169,6 +169,8 @@ class WebRTCEndpoint:
         self._known: set[str] = set()
         self._pc: RTCPeerConnection | None = None
         self._remote_set = False
+        self._remote_ice: tuple[str, str] | None = None  # (ice-ufrag, ice-pwd) of the first offer
+        self.ice_restarts_ignored = 0
         self._candidates: list[proto.Candidate] = []
         self._negotiation = _Negotiation()
         self._outbound: dict[str, _Outbound] = {}
@@ -366,6 +368,7 @@ class WebRTCEndpoint:
         problem = sdp_syntax_problem(offer.sdp)
         if problem is not None:
             return ProtocolError(CLOSE_INVALID_DATA, f"invalid SDP offer: {problem}")
+        self._check_ice_restart(offer.sdp)
         pc = self._pc or self._create_peer_connection()
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
@@ -401,6 +404,30 @@ class WebRTCEndpoint:
             self._ice_deadline = loop.call_later(self._ice_connect_timeout_s, self._ice_timed_out)
         self._finish_negotiation()
         return None
+
+    def _check_ice_restart(self, sdp: str) -> None:
+        """Say so when a client asks for an ICE restart: aiortc starts ICE once per connection.
+
+        The offer is still answered and the current ICE session goes on (aiortc keeps its
+        credentials), so a call whose path still works is not broken by the request. A client
+        whose NAT moved it to a new address is followed without a restart (the rebinding
+        support); one that really changed networks must reconnect the peer.
+        """
+        credentials = ice_credentials(sdp)
+        if credentials is None:
+            return
+        if self._remote_ice is None:
+            self._remote_ice = credentials
+            return
+        if credentials == self._remote_ice:
+            return
+        self.ice_restarts_ignored += 1
+        if self.ice_restarts_ignored == 1:
+            log.warning(
+                "peer %s: its offer asks for an ICE restart (new ice-ufrag/ice-pwd); shoal does not "
+                "restart ICE: the current ICE session continues; to move to another network the "
+                "peer must reconnect", self.peer_id,
+            )
 
     def _restrict_codecs(self, pc: RTCPeerConnection) -> None:
         """Opus for audio and the room's codec for video, so RTP can be forwarded as it is.
@@ -633,6 +660,16 @@ class WebRTCEndpoint:
 
 
 _SDP_LINE = re.compile(r"[a-z]=[^\r\n]*")
+_ICE_UFRAG = re.compile(r"^a=ice-ufrag:(\S+)", re.MULTILINE)
+_ICE_PWD = re.compile(r"^a=ice-pwd:(\S+)", re.MULTILINE)
+
+
+def ice_credentials(sdp: str) -> tuple[str, str] | None:
+    """The first m-line's (or the session's) ICE ufrag and password: one transport is bundled."""
+    ufrag, pwd = _ICE_UFRAG.search(sdp), _ICE_PWD.search(sdp)
+    if ufrag is None or pwd is None:
+        return None
+    return ufrag.group(1), pwd.group(1)
 
 
 def sdp_syntax_problem(sdp: str) -> str | None:
