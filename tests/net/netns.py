@@ -226,13 +226,23 @@ class NetLab:
 
     def close(self) -> None:
         """Stop our processes, then delete our namespaces (and with them their interfaces and rules)."""
+        # Each step on its own: one that fails must not leave the rest of the lab behind.
+        problems: list[BaseException] = []
         for proc in reversed(self.processes):
-            _stop_process(proc)
+            try:
+                _stop_process(proc)
+            except Exception as exc:
+                problems.append(exc)
         self.processes.clear()
         for ns in reversed(self.namespaces):
-            delete_namespace(ns.name)
+            try:
+                delete_namespace(ns.name)
+            except Exception as exc:
+                problems.append(exc)
         self.namespaces.clear()
         _open_labs.discard(self)
+        if problems:
+            raise problems[0]
 
     def __enter__(self) -> NetLab:
         return self

@@ -188,9 +188,10 @@ class AgentEndpoint:
         if outgoing is not None:
             stats = outgoing.playout.stats
             log.info(
-                "track %s ended: %.2f s received, %d frames played, %.2f s dropped (overflow), %.2f s interrupted",
+                "track %s ended: %.2f s received, %d frames played, %.2f s dropped (overflow), %.2f s interrupted, "
+                "%d undecodable packets skipped",
                 track_id, stats.received_seconds, stats.played_frames,
-                stats.overflow_dropped_seconds, stats.interrupted_seconds,
+                stats.overflow_dropped_seconds, stats.interrupted_seconds, stats.malformed_chunks,
             )
         self._manager.remove_track(self.room_id, self.peer_id, track_id)
 

@@ -155,7 +155,9 @@ class OpusPlayout:
                 decoded = self._decoder.decode(packet)
             except Exception:  # a packet libopus rejects is skipped, not fatal
                 self.stats.malformed_chunks += 1
-                log.warning("track %s: libopus could not decode a packet; skipped", self.name)
+                if self.stats.malformed_chunks == 1:  # a broken encoder sends many: say it once
+                    log.warning("track %s: libopus could not decode a packet; skipped (later ones are "
+                                "counted, reported when the track ends)", self.name)
                 continue
             self._decoded = np.concatenate([self._decoded, decoded])
         if len(self._decoded) >= size:
