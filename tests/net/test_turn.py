@@ -173,6 +173,9 @@ async def test_wrong_turn_secret_no_media_and_the_server_log_names_coturns_rejec
             refused = [line for line in coturn.log_text().splitlines() if peer_id in line and "401" in line]
             assert refused, "coturn did not refuse (401) an allocation of the participant"
             assert len(agent_heard(agent, peer_id)) == 0, "the agent heard the participant: media did connect"
+            # Still once, after the participant's failed allocations: the self-check is the only one logged.
+            later = [line for line in shoal.log_text().splitlines() if "rejected shoal's credentials" in line]
+            assert len(later) == 1, f"the rejection is logged more than once: {later}"
     finally:
         await python.stop()
         await agent.close()
