@@ -13,6 +13,7 @@ from shoal.config import ShoalConfig
 from shoal.domain.manager import RoomManager
 from shoal.endpoints.directory import EndpointDirectory
 from shoal.endpoints.routing import MediaRouter
+from shoal.media import aiortc_seam
 from shoal.media.clock import PlayoutClock
 from shoal.media.trace import PlayoutTrace
 from shoal.net.network import RtcNetwork
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 class Shoal:
     def __init__(self, config: ShoalConfig) -> None:
+        aiortc_seam.check_internals()  # fail now, naming what changed, not mid-call
         self.config = config
         self.bus = EventBus()
         self.manager = RoomManager(self.bus.publish)

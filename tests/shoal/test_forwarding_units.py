@@ -167,3 +167,19 @@ def test_image_captures_of_a_track_are_a_second_apart_and_never_reuse_an_older_c
         loop.close()
     assert captures == 2
     assert done_at[1] - done_at[0] >= 0.95
+
+
+def test_the_media_seam_accepts_the_installed_aiortc_and_names_an_internal_that_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A changed aiortc must stop the server at start-up, naming what changed, not break forwarding mid-call."""
+    from aiortc import RTCDtlsTransport, RTCRtpReceiver
+
+    from shoal.media import aiortc_seam
+    from shoal.net.aioice_seam import SeamError
+
+    aiortc_seam.check_internals()
+    monkeypatch.delattr(RTCDtlsTransport, "_send_rtp")
+    monkeypatch.delattr(RTCRtpReceiver, "_send_rtcp_pli")
+    with pytest.raises(SeamError, match=r"RTCDtlsTransport._send_rtp\(\); RTCRtpReceiver._send_rtcp_pli\(\)"):
+        aiortc_seam.check_internals()

@@ -38,7 +38,6 @@ from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
     RTCRtpCodecParameters,
-    RTCRtpReceiver,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
@@ -52,6 +51,7 @@ from shoal.domain.model import AUDIO_ONLY_ROOM_TYPES, Peer, PeerType, Track, Tra
 from shoal.endpoints.agent import parse_metadata
 from shoal.endpoints.routing import MediaRouter
 from shoal.errors import ShoalError
+from shoal.media import aiortc_seam as seam
 from shoal.media.fanout import OpusOut, RtpOut, TrackFanout
 from shoal.media.forward import KeyframeRequester, RtpForwarder, RtpTap
 from shoal.media.keyframes import keyframe_start
@@ -440,15 +440,15 @@ class WebRTCEndpoint:
             if transceiver.mid is None or transceiver.mid in self._rejected_mids:
                 continue
             if transceiver.kind == "audio":
-                keep = only_codec(transceiver._codecs, "OPUS")
+                keep = only_codec(seam.transceiver_codecs(transceiver), "OPUS")
                 why = "no Opus"
             elif config.room_type in AUDIO_ONLY_ROOM_TYPES:
                 keep, why = [], f"the room is {config.room_type.value}"
             else:
-                keep = only_codec(transceiver._codecs, CODEC_NAMES[config.video_codec])
+                keep = only_codec(seam.transceiver_codecs(transceiver), CODEC_NAMES[config.video_codec])
                 why = f"no {CODEC_NAMES[config.video_codec]} (the room's video codec)"
             if keep:
-                transceiver._codecs = keep
+                seam.set_transceiver_codecs(transceiver, keep)
                 continue
             self._rejected_mids.add(transceiver.mid)
             transceiver.direction = "inactive"
@@ -464,7 +464,7 @@ class WebRTCEndpoint:
         live: dict[str, str] = {}
         for mid, track_id in offer.mid_to_track_id.items():
             transceiver = by_mid.get(mid)
-            if transceiver is None or transceiver._offerDirection not in ("recvonly", "sendrecv"):
+            if transceiver is None or seam.offered_direction(transceiver) not in ("recvonly", "sendrecv"):
                 continue  # not a sending m-line (removed tracks are inactive)
             if mid in self._rejected_mids:
                 continue
@@ -481,7 +481,7 @@ class WebRTCEndpoint:
         """Give every announced outbound track a never-used recvonly m-line of its kind (I3)."""
         free = [
             t for t in pc.getTransceivers()
-            if t.mid is not None and t.mid not in self._used_mids and t._offerDirection == "sendonly"
+            if t.mid is not None and t.mid not in self._used_mids and seam.offered_direction(t) == "sendonly"
             and t.currentDirection is None and t.mid not in self._rejected_mids
         ]
         for outbound in self._outbound.values():
@@ -504,7 +504,7 @@ class WebRTCEndpoint:
                 transceiver.sender.replaceTrack(sender_track)
                 outbound.sender_track = sender_track
                 outbound.fanout.attach(self._sink_key, OpusOut(), sender_track.put)
-            transceiver.sender._stream_id = str(uuid.uuid4())  # one MediaStream per track (I5)
+            seam.set_stream_id(transceiver.sender, str(uuid.uuid4()))  # one MediaStream per track (I5)
             transceiver.direction = "sendonly"
             outbound.state, outbound.mid = "attached", transceiver.mid
             outbound.transceiver = transceiver
@@ -541,7 +541,7 @@ class WebRTCEndpoint:
                 lambda: JitterBuffer(capacity=VIDEO_JITTER_CAPACITY, is_video=True),
                 lambda packet: keyframe_start(codec_name, packet.payload),
             )
-        if not install_tap(receiver, tap):
+        if not seam.install_tap(receiver, tap):
             log.error("%s: cannot forward: aiortc's receiver has no jitter buffer where expected", name)
             return
         inbound.fanout = fanout
@@ -691,17 +691,6 @@ anything for an agent; it only delays every frame. With 1, a frame is released a
 the next packet shows it is complete: 60 ms less latency, same tolerance of reordering
 and loss (both are bounded by the buffer's 16-packet capacity).
 """
-
-_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
-
-
-def install_tap(receiver: RTCRtpReceiver, tap: RtpTap) -> bool:
-    """Put ``tap`` where aiortc's receiver keeps its jitter buffer (False if aiortc changed)."""
-    if not isinstance(getattr(receiver, _JITTER_BUFFER, None), JitterBuffer):
-        return False
-    setattr(receiver, _JITTER_BUFFER, tap)
-    return True
-
 
 class _NoKeyframes:
     """Audio has no keyframes to ask for."""

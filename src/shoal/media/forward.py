@@ -31,6 +31,7 @@ from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket, wrap_rtx
 from aiortc.utils import uint16_add
 
+from shoal.media import aiortc_seam as seam
 from shoal.media.keyframes import keyframe_start
 from shoal.media.munger import RtpMunger, SendHistory
 from shoal.media.ssrc import Arrival, SsrcTracker
@@ -128,7 +129,7 @@ class KeyframeRequester:
             return
         self._last = now
         self.sent += 1
-        self._loop.create_task(self._receiver._send_rtcp_pli(ssrc))
+        self._loop.create_task(seam.request_keyframe(self._receiver, ssrc))
 
 
 class IdleTrack(MediaStreamTrack):
@@ -172,7 +173,7 @@ class RtpForwarder:
         )
         self._munger: RtpMunger | None = None  # made by configure()
         self._in_ssrc: int | None = None
-        self._sr_fields = hasattr(sender, "_RTCRtpSender__packet_count")
+        self._ssrc = self._rtx_ssrc = 0  # the sender's, known once configured
         self.closed = False
         # counters, logged at close
         self.forwarded = 0
@@ -191,9 +192,8 @@ class RtpForwarder:
             self.configure(parameters)
             await original_send(parameters)
 
-        setattr(sender, "send", send)  # noqa: B010 - instance override of aiortc's method
-        setattr(sender, "_retransmit", self.retransmit)  # noqa: B010
-        setattr(sender, "_send_keyframe", self.keyframe_requested)  # noqa: B010
+        setattr(sender, "send", send)  # noqa: B010 - instance override of aiortc's (public) method
+        seam.take_over_rtcp(sender, self.retransmit, self.keyframe_requested)
 
     def configure(self, parameters: RTCRtpSendParameters) -> None:
         if self._configured or self.closed:
@@ -206,13 +206,14 @@ class RtpForwarder:
                 self._rtx_payload_type = codec.payloadType
         self._mid = parameters.muxId
         self._extensions.configure(parameters)
+        self._ssrc, self._rtx_ssrc = seam.sender_ssrcs(self._sender)
         # Any origin will do (numbers are extended); derived from the random SSRCs as aiortc's are random.
         self._munger = RtpMunger(
-            self._sender._ssrc & 0xFFFF,
-            (self._sender._ssrc * 7919) & 0xFFFFFFFF,
+            self._ssrc & 0xFFFF,
+            (self._ssrc * 7919) & 0xFFFFFFFF,
             primary.clockRate or CLOCK_RATES.get(self.kind, 90000),
         )
-        self._rtx_seq = self._sender._rtx_ssrc & 0xFFFF
+        self._rtx_seq = self._rtx_ssrc & 0xFFFF
         self._configured = True
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"forward {self.name}")
 
@@ -247,7 +248,7 @@ class RtpForwarder:
             marker=packet.marker,
             sequence_number=place.sequence_number,
             timestamp=place.timestamp,
-            ssrc=self._sender._ssrc,
+            ssrc=self._ssrc,
             payload=packet.payload,
         )
         out.padding_size = packet.padding_size
@@ -277,11 +278,11 @@ class RtpForwarder:
         if packet is None or self.closed:
             return
         if self._rtx_payload_type is not None:
-            packet = wrap_rtx(packet, self._rtx_payload_type, self._rtx_seq, self._sender._rtx_ssrc)
+            packet = wrap_rtx(packet, self._rtx_payload_type, self._rtx_seq, self._rtx_ssrc)
             self._rtx_seq = uint16_add(self._rtx_seq, 1)
         self.retransmitted += 1
         try:
-            await self._sender.transport._send_rtp(packet.serialize(self._extensions))
+            await seam.send_rtp(self._sender, packet.serialize(self._extensions))
         except ConnectionError:
             pass
 
@@ -293,14 +294,13 @@ class RtpForwarder:
     # sending ---------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        transport = self._sender.transport
         while not self.closed:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
                 data = self._queue.popleft()
                 try:
-                    await transport._send_rtp(data)
+                    await seam.send_rtp(self._sender, data)
                 except ConnectionError:
                     self._queue.clear()
                     break
@@ -308,13 +308,7 @@ class RtpForwarder:
     def _note_sent(self, packet: RtpPacket, ntp_time: int) -> None:
         """Keep aiortc's sender reports truthful (receivers use them for lip sync and stats)."""
         self.forwarded += 1
-        if not self._sr_fields:
-            return
-        sender: Any = self._sender
-        sender._RTCRtpSender__ntp_timestamp = ntp_time
-        sender._RTCRtpSender__rtp_timestamp = packet.timestamp
-        sender._RTCRtpSender__octet_count += len(packet.payload)
-        sender._RTCRtpSender__packet_count += 1
+        seam.note_sent(self._sender, ntp_time, packet.timestamp, len(packet.payload))
 
     def close(self) -> None:
         if self.closed:
