@@ -11,7 +11,10 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 
-from tests.support.agent_client import RawAgent
+from tests.net.netns import Namespace
+from tests.net.participants import ParticipantProcess, PeerSpec
+from tests.net.services import NetServer
+from tests.support.agent_client import RawAgent, create_room, create_webrtc_peer
 from tests.support.audio import dominant_frequency, rms, tone
 from tests.support.server import ServerProcess
 
@@ -89,3 +92,21 @@ def explained(*sources: Callable[[], str]) -> Iterator[None]:
             except Exception as report_error:  # a report must never hide the failure
                 parts.append(f"(report unavailable: {report_error!r})")
         raise pytest.fail.Exception("\n\n".join(parts), pytrace=False) from None
+
+
+async def agent_and_python_participant(
+    shoal: NetServer, host: Namespace, hz: float, connect_timeout: float
+) -> tuple[RawAgent, str, ParticipantProcess]:
+    """A new room with a speaking agent and one aiortc participant (in ``host``) listening to it.
+
+    Returns the agent, the participant's peer id and its (not yet started) process.
+    """
+    room = create_room(shoal.server)
+    agent = await speaking_agent(shoal.server, room, AGENT_HZ)
+    peer_id, token = create_webrtc_peer(shoal.server, room)
+    python = ParticipantProcess(
+        host,
+        [PeerSpec("python", shoal.public_ws_url, token, hz, listen_to=agent.peer_id)],
+        connect_timeout=connect_timeout,
+    )
+    return agent, peer_id, python

@@ -32,6 +32,7 @@ from tests.browser.harness import (
 from tests.browser.helpers import page_gave_up
 from tests.net.helpers import (
     AGENT_HZ,
+    agent_and_python_participant,
     agent_heard,
     assert_tone,
     drop_counter,
@@ -138,14 +139,7 @@ async def test_without_public_ip_signaling_works_but_media_never_connects(
     """Without ``--rtc-public-ip`` the server announces 198.51.100.10, which the participant cannot reach."""
     shoal = start_shoal(nat.lab, nat.server, public_host=SERVER_PUBLIC)
     servers.append(shoal)
-    room = create_room(shoal.server)
-    agent = await speaking_agent(shoal.server, room, AGENT_HZ)
-    peer_id, token = create_webrtc_peer(shoal.server, room)
-    python = ParticipantProcess(
-        nat.participant,
-        [PeerSpec("python", shoal.public_ws_url, token, PEER_HZ, listen_to=agent.peer_id)],
-        connect_timeout=NO_MEDIA_WAIT,
-    )
+    agent, peer_id, python = await agent_and_python_participant(shoal, nat.participant, PEER_HZ, NO_MEDIA_WAIT)
     try:
         await python.start()
         with explained(python.report, shoal.log_tail, lambda: nft_counters(nat.router), lambda: nft_counters(nat.participant)):

@@ -27,18 +27,16 @@ import pytest
 
 from tests.net.helpers import (
     AGENT_HZ,
+    agent_and_python_participant,
     agent_heard,
     assert_tone,
     drop_counter,
     explained,
-    speaking_agent,
     wait_agent_hears,
 )
 from tests.net.netns import NetLab
-from tests.net.participants import ParticipantProcess, PeerSpec
 from tests.net.services import Coturn, NetServer, start_coturn, start_shoal
 from tests.net.topology import PARTICIPANT, SERVER_PRIVATE, Network, nft_counters, routed_network
-from tests.support.agent_client import create_room, create_webrtc_peer
 
 PEER_HZ = 520.0
 SECRET = "coturn-static-auth-secret-for-tests"
@@ -87,14 +85,7 @@ async def test_udp_blocked_media_flows_both_ways_through_a_turn_relay(
         extra_args=["--ice-server", coturn.url, "--turn-secret", SECRET],
     )
     servers.append(shoal)
-    room = create_room(shoal.server)
-    agent = await speaking_agent(shoal.server, room, AGENT_HZ)
-    peer_id, token = create_webrtc_peer(shoal.server, room)
-    python = ParticipantProcess(
-        blocked.participant,
-        [PeerSpec("python", shoal.public_ws_url, token, PEER_HZ, listen_to=agent.peer_id)],
-        connect_timeout=CONNECT_TIMEOUT,
-    )
+    agent, peer_id, python = await agent_and_python_participant(shoal, blocked.participant, PEER_HZ, CONNECT_TIMEOUT)
     try:
         await python.start()
         with explained(python.report, shoal.log_tail, coturn.log_tail, lambda: nft_counters(blocked.router)):
@@ -139,14 +130,7 @@ async def test_wrong_turn_secret_no_media_and_the_server_log_names_coturns_rejec
         extra_args=["--ice-server", coturn.url, "--turn-secret", "not-" + SECRET],
     )
     servers.append(shoal)
-    room = create_room(shoal.server)
-    agent = await speaking_agent(shoal.server, room, AGENT_HZ)
-    peer_id, token = create_webrtc_peer(shoal.server, room)
-    python = ParticipantProcess(
-        blocked.participant,
-        [PeerSpec("python", shoal.public_ws_url, token, PEER_HZ, listen_to=agent.peer_id)],
-        connect_timeout=NO_MEDIA_WAIT,
-    )
+    agent, peer_id, python = await agent_and_python_participant(shoal, blocked.participant, PEER_HZ, NO_MEDIA_WAIT)
     try:
         await python.start()
         with explained(python.report, shoal.log_tail, coturn.log_tail, lambda: nft_counters(blocked.router)):
