@@ -12,6 +12,8 @@ aiortc is pinned (``aiortc>=1.16,<1.17``) for the same reason.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiortc
@@ -114,11 +116,23 @@ def check_internals() -> None:
         if not ok:
             problems.append(what)
 
-    try:
+    async def build() -> tuple[Any, Any, Any]:  # aiortc's constructors want a running loop
         transport = RTCDtlsTransport(RTCIceTransport(RTCIceGatherer()), [RTCCertificate.generateCertificate()])
         sender = RTCRtpSender("audio", transport)
         receiver = RTCRtpReceiver("audio", transport)
-        transceiver = RTCRtpTransceiver("audio", receiver, sender)
+        return sender, receiver, RTCRtpTransceiver("audio", receiver, sender)
+
+    try:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # at start-up, before the server's loop: a private one, left as it was
+            loop = asyncio.new_event_loop()
+            try:
+                sender, receiver, transceiver = loop.run_until_complete(build())
+            finally:
+                loop.close()
+        else:
+            sender, receiver, transceiver = _build_now(build)
     except Exception as exc:  # the constructors themselves changed
         raise SeamError(f"aiortc {aiortc.__version__}: cannot build a sender/receiver without sockets: {exc}") from exc
     for name in ("_ssrc", "_rtx_ssrc", "_stream_id"):
@@ -137,3 +151,15 @@ def check_internals() -> None:
             f"aiortc {aiortc.__version__} differs from what shoal's media seam "
             f"(shoal.media.aiortc_seam) relies on: {'; '.join(problems)}"
         )
+
+
+def _build_now(build: Callable[[], Coroutine[Any, Any, tuple[Any, Any, Any]]]) -> tuple[Any, Any, Any]:
+    """Run ``build`` to completion inside an already running loop (it never awaits)."""
+    coroutine = build()
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        result: tuple[Any, Any, Any] = done.value
+        return result
+    coroutine.close()
+    raise RuntimeError("building aiortc objects awaited")
