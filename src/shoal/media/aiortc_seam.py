@@ -13,7 +13,6 @@ aiortc is pinned (``aiortc>=1.16,<1.17``) for the same reason.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiortc
@@ -116,11 +115,14 @@ def check_internals() -> None:
         if not ok:
             problems.append(what)
 
-    async def build() -> tuple[Any, Any, Any]:  # aiortc's constructors want a running loop
+    def build() -> tuple[Any, Any, Any]:  # aiortc's constructors call asyncio.get_event_loop()
         transport = RTCDtlsTransport(RTCIceTransport(RTCIceGatherer()), [RTCCertificate.generateCertificate()])
         sender = RTCRtpSender("audio", transport)
         receiver = RTCRtpReceiver("audio", transport)
         return sender, receiver, RTCRtpTransceiver("audio", receiver, sender)
+
+    async def build_in_loop() -> tuple[Any, Any, Any]:
+        return build()
 
     try:
         try:
@@ -128,11 +130,11 @@ def check_internals() -> None:
         except RuntimeError:  # at start-up, before the server's loop: a private one, left as it was
             loop = asyncio.new_event_loop()
             try:
-                sender, receiver, transceiver = loop.run_until_complete(build())
+                sender, receiver, transceiver = loop.run_until_complete(build_in_loop())
             finally:
                 loop.close()
         else:
-            sender, receiver, transceiver = _build_now(build)
+            sender, receiver, transceiver = build()
     except Exception as exc:  # the constructors themselves changed
         raise SeamError(f"aiortc {aiortc.__version__}: cannot build a sender/receiver without sockets: {exc}") from exc
     for name in ("_ssrc", "_rtx_ssrc", "_stream_id"):
@@ -152,14 +154,3 @@ def check_internals() -> None:
             f"(shoal.media.aiortc_seam) relies on: {'; '.join(problems)}"
         )
 
-
-def _build_now(build: Callable[[], Coroutine[Any, Any, tuple[Any, Any, Any]]]) -> tuple[Any, Any, Any]:
-    """Run ``build`` to completion inside an already running loop (it never awaits)."""
-    coroutine = build()
-    try:
-        coroutine.send(None)
-    except StopIteration as done:
-        result: tuple[Any, Any, Any] = done.value
-        return result
-    coroutine.close()
-    raise RuntimeError("building aiortc objects awaited")
