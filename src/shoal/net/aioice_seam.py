@@ -76,6 +76,9 @@ class NetStats:
     port_range_exhausted: int = 0
     bind_errors: int = 0
     rebinds_followed: int = 0
+    """Moves the server made itself: the selected address went silent, a new one checks in (NAT rebinding)."""
+    nominations_followed: int = 0
+    """Moves the client asked for by nominating another address (a browser's switch, or its rebinding)."""
     shared_datagrams_in: int = 0
     shared_dropped: Counter[str] = field(default_factory=Counter)
     shared_send_errors: int = 0
@@ -415,8 +418,8 @@ class ShoalConnection(aioice.Connection):
             return
         if selected_protocol.watched != selected.remote_addr:
             selected_protocol.watch(selected.remote_addr)  # not watched yet: judge its silence from now on
-        moved = self._nominated.get(component) is pair  # aioice followed a nomination
-        if not moved:
+        nominated = self._nominated.get(component) is pair or pair.remote_nominated
+        if self._nominated.get(component) is not pair:
             if not should_follow(pair.remote_nominated, time.monotonic() - selected_protocol.heard_at):
                 return
             pair.nominated = True
@@ -424,11 +427,19 @@ class ShoalConnection(aioice.Connection):
         assert isinstance(pair.protocol, ShoalStunProtocol)
         pair.protocol.watch(pair.remote_addr)
         old, new = selected.remote_addr, pair.remote_addr
-        self._plan.stats.rebinds_followed += 1
-        self._plan.events.note(
-            "rebind",
-            lambda: f"a WebRTC client moved from {old[0]}:{old[1]} to {new[0]}:{new[1]} (NAT rebinding); media follows",
-        )
+        if nominated:
+            self._plan.stats.nominations_followed += 1
+            self._plan.events.note(
+                "nominated",
+                lambda: f"a WebRTC client nominated {new[0]}:{new[1]} instead of {old[0]}:{old[1]}; media follows",
+            )
+        else:
+            self._plan.stats.rebinds_followed += 1
+            self._plan.events.note(
+                "rebind",
+                lambda: f"a WebRTC client went silent at {old[0]}:{old[1]} and checks in from {new[0]}:{new[1]} "
+                "(NAT rebinding); media follows",
+            )
 
     def _authenticated(self, message: aioice.stun.Message) -> bool:
         username = message.attributes.get("USERNAME")

@@ -124,6 +124,7 @@ class RtcNetwork:
             "port_range_exhausted": stats.port_range_exhausted,
             "bind_errors": stats.bind_errors,
             "rebinds_followed": stats.rebinds_followed,
+            "nominations_followed": stats.nominations_followed,
             "shared": {
                 "datagrams_in": stats.shared_datagrams_in,
                 "dropped": dict(stats.shared_dropped),
