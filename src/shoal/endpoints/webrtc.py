@@ -544,15 +544,17 @@ class WebRTCEndpoint:
         if not seam.install_tap(receiver, tap):
             log.error("%s: cannot forward: aiortc's receiver has no jitter buffer where expected", name)
             return
-        inbound.fanout = fanout
-        inbound.tap = tap
-        self._router.publish(self.room_id, track.id, fanout)
+        if not self._router.publish(self.room_id, self.peer_id, track.id, fanout):
+            log.warning("peer %s: track %r ignored: its id is already in use in this room", self.peer_id, track.id[:40])
+            return
         try:
             self._manager.add_track(self.room_id, self.peer_id, track)
         except ShoalError as exc:
-            log.warning("peer %s: track %s ignored: %s", self.peer_id, track.id, exc.message)
-            self._router.unpublish(track.id)
+            log.warning("peer %s: track %r ignored: %s", self.peer_id, track.id[:40], exc.message[:200])
+            self._router.unpublish(self.room_id, self.peer_id, track.id)  # only the one just made
             return
+        inbound.fanout = fanout
+        inbound.tap = tap
         self._inbound[track.id] = inbound
         inbound.reader = asyncio.get_running_loop().create_task(
             self._read(remote, inbound, name), name=f"read-{self.peer_id}-{track.id}"
@@ -652,7 +654,7 @@ class WebRTCEndpoint:
             if inbound.reader is not None:
                 inbound.reader.cancel()
             if inbound.fanout is not None:
-                self._router.unpublish(inbound.track_id)
+                self._router.unpublish(self.room_id, self.peer_id, inbound.track_id)
         if self._pc is not None:
             pc, self._pc = self._pc, None
             task = asyncio.get_running_loop().create_task(pc.close(), name=f"close-pc-{self.peer_id}")
