@@ -51,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds a socket may take to authenticate [SHOAL_AUTH_TIMEOUT]",
     )
     serve.add_argument(
+        "--max-unauthenticated-per-ip",
+        type=int,
+        default=int(env("SHOAL_MAX_UNAUTHENTICATED_PER_IP", "64")),
+        help="sockets one remote address may hold open before authenticating; more are closed with 1013; "
+        "0: no limit [SHOAL_MAX_UNAUTHENTICATED_PER_IP]",
+    )
+    serve.add_argument(
         "--playout-max-seconds",
         type=float,
         default=float(env("SHOAL_PLAYOUT_MAX_SECONDS", "600")),
@@ -70,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     _network_options(serve)
     serve.add_argument("--trace-playout", default=env("SHOAL_TRACE_PLAYOUT"), help=argparse.SUPPRESS)
+    # Tests only: a socket frame containing this text raises in its handler (the 1011/PeerCrashed path).
+    serve.add_argument("--debug-fault-marker", default=env("SHOAL_DEBUG_FAULT_MARKER"), help=argparse.SUPPRESS)
     serve.add_argument("--log-level", default=env("SHOAL_LOG_LEVEL", "info"), help="[SHOAL_LOG_LEVEL]")
     return parser
 
@@ -143,10 +152,12 @@ def main(argv: list[str] | None = None) -> int:
             webhook_secret=args.webhook_secret,
             max_message_bytes=args.max_message_bytes,
             auth_timeout_s=args.auth_timeout,
+            max_unauthenticated_per_ip=args.max_unauthenticated_per_ip,
             playout_max_seconds=args.playout_max_seconds,
             negotiation_timeout_s=args.negotiation_timeout,
             ice_connect_timeout_s=args.ice_connect_timeout,
             trace_playout=args.trace_playout,
+            debug_fault_marker=args.debug_fault_marker or None,
             rtc_public_ip=args.rtc_public_ip,
             rtc_udp_port=args.rtc_udp_port,
             rtc_port_range=args.rtc_port_range,

@@ -22,6 +22,8 @@ class ShoalConfig:
     """Largest WebSocket frame accepted from a client; bigger frames close the socket (1009)."""
     auth_timeout_s: float = 5.0
     """A socket that has not authenticated by then is closed."""
+    max_unauthenticated_per_ip: int = 64
+    """Sockets one remote address may hold open before authenticating; more are closed (1013). 0: no limit."""
     playout_max_seconds: float = 600.0
     """Per-track bound of queued outgoing agent audio (tail drop beyond it)."""
     agent_outbox_messages: int = 1500
@@ -53,6 +55,8 @@ class ShoalConfig:
     turn_secret: str | None = None
     """coturn ``static-auth-secret``: time-limited TURN credentials per peer (exclusive with static ones)."""
     turn_ttl_s: int = DEFAULT_TURN_TTL_S
+    debug_fault_marker: str | None = None
+    """Tests only: a socket frame containing this text makes its handler raise, to exercise the crash path."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -61,6 +65,8 @@ class ShoalConfig:
             raise ValueError("management token must not be empty")
         if self.max_message_bytes < 1024:
             raise ValueError("max_message_bytes must be at least 1024")
+        if self.max_unauthenticated_per_ip < 0:
+            raise ValueError("max_unauthenticated_per_ip must be 0 (no limit) or positive")
         if min(self.auth_timeout_s, self.playout_max_seconds, self.negotiation_timeout_s, self.ice_connect_timeout_s) <= 0:
             raise ValueError("timeouts and bounds must be positive")
         self._validate_rtc()

@@ -19,7 +19,9 @@ from shoal.media.trace import PlayoutTrace
 from shoal.net.network import RtcNetwork
 from shoal.notify.hub import NotifierHub
 from shoal.notify.webhooks import WebhookDispatcher
+from shoal.signaling.preauth import PreAuthGate
 from shoal.signaling.registry import SessionRegistry
+from shoal.signaling.session import UnexpectedErrors
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ class Shoal:
             ice=config.ice_policy,
         )
         self.sessions = SessionRegistry()
+        self.preauth = PreAuthGate(config.max_unauthenticated_per_ip)
+        self.unexpected_errors = UnexpectedErrors()
         self.notifiers = NotifierHub()
         self.webhooks = WebhookDispatcher(
             self.manager, config.webhook_secret, config.webhook_queue_messages, config.webhook_batch_window_s

@@ -88,6 +88,7 @@ class RawAgent:
         self.token = token
         self.ws: ClientConnection | None = None
         self.received: dict[str, Received] = {}
+        self.images: list[A.AgentResponse.TrackImage] = []
         self.closed: ConnectionClosed | None = None
         self._reader: asyncio.Task[None] | None = None
 
@@ -122,6 +123,8 @@ class RawAgent:
                         entry.metadata_changes[len(entry.chunks)] = data.track.metadata
                     entry.chunks.append(data.data)
                     entry.times.append(time.monotonic())
+                elif message.WhichOneof("content") == "track_image":
+                    self.images.append(message.track_image)
         except ConnectionClosed as exc:
             self.closed = exc
         else:
@@ -132,9 +135,15 @@ class RawAgent:
         await self.ws.send(message.SerializeToString())
 
     async def add_track(
-        self, rate: int = 16000, channels: int = 1, encoding: int = PCM16, metadata: str = "null"
+        self,
+        rate: int = 16000,
+        channels: int = 1,
+        encoding: int = PCM16,
+        metadata: str = "null",
+        track_id: str | None = None,
     ) -> str:
-        track_id = uuid.uuid4().hex
+        """Send ``AddTrack`` (with a fresh UUID unless ``track_id`` is given); returns the track id."""
+        track_id = track_id or uuid.uuid4().hex
         params = A.AgentRequest.AddTrack.CodecParameters(encoding=encoding, sample_rate=rate, channels=channels)
         track = S.Track(id=track_id, type=S.TRACK_TYPE_AUDIO, metadata=metadata)
         await self.send(A.AgentRequest(add_track=A.AgentRequest.AddTrack(track=track, codec_params=params)))
@@ -148,6 +157,9 @@ class RawAgent:
 
     async def remove_track(self, track_id: str) -> None:
         await self.send(A.AgentRequest(remove_track=A.AgentRequest.RemoveTrack(track_id=track_id)))
+
+    async def capture_image(self, track_id: str) -> None:
+        await self.send(A.AgentRequest(capture_image=A.AgentRequest.CaptureImage(track_id=track_id)))
 
     def samples_from(self, track_id: str) -> int:
         entry = self.received.get(track_id)

@@ -171,11 +171,12 @@ class AgentEndpoint:
         outgoing = OutgoingAudio(
             track.id, playout, fanout, self._clock, lambda: self._track_finished(track.id), self._trace
         )
-        self._router.publish(self.room_id, track.id, fanout)
+        if not self._router.publish(self.room_id, self.peer_id, track.id, fanout):
+            raise SessionError(f"AddTrack: track id {track.id} is already in use in this room")
         try:
             self._manager.add_track(self.room_id, self.peer_id, track)
         except ShoalError as exc:
-            self._router.unpublish(track.id)
+            self._router.unpublish(self.room_id, self.peer_id, track.id)  # only the one just made
             raise SessionError(f"AddTrack: {exc.message}") from exc
         self._tracks[track.id] = outgoing
         log.info(

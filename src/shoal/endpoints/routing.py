@@ -36,36 +36,58 @@ class Receiver(Protocol):
         """Stop receiving a track (it was removed): detach whatever sink was attached to ``fanout``."""
 
 
+TrackKey = tuple[str, str]
+"""(room id, track id): track ids are chosen by clients and unique only within a room."""
+
+
 @dataclass
 class _Publication:
-    room_id: str
+    owner_id: str
     fanout: TrackFanout
     subscribers: set[str] = field(default_factory=set)
 
 
 class MediaRouter:
+    """Publications are keyed by room and track id, and remember their publisher.
+
+    A client can name its track with any id, including one that is live in another room or
+    already taken in its own: the key keeps other rooms out of reach, ``publish`` refuses a
+    taken key instead of replacing it, and ``unpublish`` removes only its caller's own
+    publication, so a refused request never undoes what it did not do.
+    """
+
     def __init__(self, manager: RoomManager) -> None:
         self._manager = manager
-        self._publications: dict[str, _Publication] = {}
+        self._publications: dict[TrackKey, _Publication] = {}
         self._receivers: dict[str, Receiver] = {}
 
-    def publish(self, room_id: str, track_id: str, fanout: TrackFanout) -> None:
-        """Register the fan-out of a track (before the domain announces the track)."""
-        self._publications[track_id] = _Publication(room_id, fanout)
+    def publish(self, room_id: str, owner_id: str, track_id: str, fanout: TrackFanout) -> bool:
+        """Register the fan-out of a track (before the domain announces the track).
 
-    def unpublish(self, track_id: str) -> None:
-        publication = self._publications.pop(track_id, None)
-        if publication is None:
+        False, and nothing changes, if the room already has a publication with this id.
+        """
+        key = (room_id, track_id)
+        if key in self._publications:
+            return False
+        self._publications[key] = _Publication(owner_id, fanout)
+        return True
+
+    def unpublish(self, room_id: str, owner_id: str, track_id: str) -> None:
+        """Remove ``owner_id``'s publication of the track (someone else's stays)."""
+        key = (room_id, track_id)
+        publication = self._publications.get(key)
+        if publication is None or publication.owner_id != owner_id:
             return
+        del self._publications[key]
         for receiver_id in publication.subscribers:
             receiver = self._receivers.get(receiver_id)
             if receiver is not None:
                 receiver.unsubscribe(track_id, publication.fanout)
 
     def fanout(self, room_id: str, track_id: str) -> TrackFanout | None:
-        """The fan-out of a track published in ``room_id`` (None if unknown or elsewhere)."""
-        publication = self._publications.get(track_id)
-        return publication.fanout if publication is not None and publication.room_id == room_id else None
+        """The fan-out of a track published in ``room_id`` (None if there is none there)."""
+        publication = self._publications.get((room_id, track_id))
+        return publication.fanout if publication is not None else None
 
     def add_receiver(self, receiver: Receiver) -> None:
         self._receivers[receiver.peer_id] = receiver
@@ -84,8 +106,8 @@ class MediaRouter:
         match event:
             case ev.TrackAdded(room_id, _, track):
                 self._sync_track(room_id, track.track_id)
-            case ev.TrackRemoved(_, _, track):
-                self.unpublish(track.track_id)
+            case ev.TrackRemoved(room_id, peer_id, track):
+                self.unpublish(room_id, peer_id, track.track_id)
             case ev.SubscriptionsChanged(room_id, peer_id):
                 self._sync_receiver(room_id, peer_id)
             case ev.PeerDisconnected(_, peer_id) | ev.PeerDeleted(_, peer_id):
@@ -94,9 +116,9 @@ class MediaRouter:
                     self.remove_receiver(receiver)
 
     def _sync_track(self, room_id: str, track_id: str) -> None:
-        publication = self._publications.get(track_id)
+        publication = self._publications.get((room_id, track_id))
         track = self._manager.room(room_id).find_track(track_id) if publication else None
-        if publication is None or track is None:
+        if publication is None or track is None or track.owner_id != publication.owner_id:
             return
         wanted = {peer.id for peer in self._manager.receivers(room_id, track) if peer.id in self._receivers}
         for receiver_id in wanted - publication.subscribers:
@@ -106,8 +128,10 @@ class MediaRouter:
         if peer_id not in self._receivers:
             return
         for track in self._manager.tracks_for(room_id, peer_id):
-            publication = self._publications.get(track.id)
-            if publication is not None and peer_id not in publication.subscribers:
+            publication = self._publications.get((room_id, track.id))
+            if publication is None or publication.owner_id != track.owner_id:
+                continue
+            if peer_id not in publication.subscribers:
                 self._link(publication, track, peer_id)
 
     def _link(self, publication: _Publication, track: Track, receiver_id: str) -> None:

@@ -49,6 +49,7 @@ from aiortc.sdp import candidate_from_sdp
 from shoal.domain.manager import RoomManager
 from shoal.domain.model import AUDIO_ONLY_ROOM_TYPES, Peer, PeerType, Track, TrackKind, VideoCodec
 from shoal.endpoints.agent import parse_metadata
+from shoal.endpoints.offer_errors import COULD_NOT_APPLY, offer_refusal, offer_structure_problem
 from shoal.endpoints.routing import MediaRouter
 from shoal.errors import ShoalError
 from shoal.media import aiortc_seam as seam
@@ -86,7 +87,12 @@ def parse_json_text(text: str) -> Any:
     """Client metadata: ``""`` means none; anything else must be JSON."""
     if not text:
         return None
-    return json.loads(text)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # a number with more digits than Python converts: bad input, not a bug
+        raise json.JSONDecodeError("a number has too many digits", text, 0) from exc
 
 
 def endpoint_view(peer: Peer) -> proto.EndpointView:
@@ -365,15 +371,19 @@ class WebRTCEndpoint:
             self._start_negotiation()
 
     async def _answer(self, offer: proto.SdpOffer) -> ProtocolError | None:
-        problem = sdp_syntax_problem(offer.sdp)
+        problem = sdp_syntax_problem(offer.sdp) or offer_structure_problem(offer.sdp)
         if problem is not None:
             return ProtocolError(CLOSE_INVALID_DATA, f"invalid SDP offer: {problem}")
         self._check_ice_restart(offer.sdp)
         pc = self._pc or self._create_peer_connection()
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
-        except Exception as exc:  # aiortc raises ValueError, OperationError, ... for bad SDP
-            return ProtocolError(CLOSE_INVALID_DATA, f"invalid SDP offer: {exc}")
+        except Exception as exc:  # aiortc raises ValueError, OperationError, AttributeError, ... for bad SDP
+            reason = offer_refusal(exc)
+            # The details stay here: aiortc's text means nothing to a client and tells it about our internals.
+            log.warning("peer %s: SDP offer refused (%s): %s: %.200s", self.peer_id, reason, type(exc).__name__, exc,
+                        exc_info=reason == COULD_NOT_APPLY)
+            return ProtocolError(CLOSE_INVALID_DATA, f"invalid SDP offer: {reason}")
         # Before any other await: aiortc has reset every m-line's codecs to the offer's list,
         # and the connect task it scheduled reads them the moment we yield.
         self._restrict_codecs(pc)
@@ -388,7 +398,9 @@ class WebRTCEndpoint:
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
         except Exception as exc:
-            return ProtocolError(CLOSE_INVALID_DATA, f"cannot answer the SDP offer: {exc}")
+            log.warning("peer %s: answering its SDP offer failed: %s: %.200s", self.peer_id, type(exc).__name__, exc,
+                        exc_info=True)
+            return ProtocolError(CLOSE_INVALID_DATA, "invalid SDP offer: it could not be answered")
         mapping = dict(self._own_mids)
         for outbound in self._outbound.values():
             if outbound.state == "attached" and outbound.mid is not None:
@@ -544,15 +556,17 @@ class WebRTCEndpoint:
         if not seam.install_tap(receiver, tap):
             log.error("%s: cannot forward: aiortc's receiver has no jitter buffer where expected", name)
             return
-        inbound.fanout = fanout
-        inbound.tap = tap
-        self._router.publish(self.room_id, track.id, fanout)
+        if not self._router.publish(self.room_id, self.peer_id, track.id, fanout):
+            log.warning("peer %s: track %r ignored: its id is already in use in this room", self.peer_id, track.id[:40])
+            return
         try:
             self._manager.add_track(self.room_id, self.peer_id, track)
         except ShoalError as exc:
-            log.warning("peer %s: track %s ignored: %s", self.peer_id, track.id, exc.message)
-            self._router.unpublish(track.id)
+            log.warning("peer %s: track %r ignored: %s", self.peer_id, track.id[:40], exc.message[:200])
+            self._router.unpublish(self.room_id, self.peer_id, track.id)  # only the one just made
             return
+        inbound.fanout = fanout
+        inbound.tap = tap
         self._inbound[track.id] = inbound
         inbound.reader = asyncio.get_running_loop().create_task(
             self._read(remote, inbound, name), name=f"read-{self.peer_id}-{track.id}"
@@ -652,7 +666,7 @@ class WebRTCEndpoint:
             if inbound.reader is not None:
                 inbound.reader.cancel()
             if inbound.fanout is not None:
-                self._router.unpublish(inbound.track_id)
+                self._router.unpublish(self.room_id, self.peer_id, inbound.track_id)
         if self._pc is not None:
             pc, self._pc = self._pc, None
             task = asyncio.get_running_loop().create_task(pc.close(), name=f"close-pc-{self.peer_id}")

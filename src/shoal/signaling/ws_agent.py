@@ -1,4 +1,4 @@
-"""The agent socket loop: authenticate, then serve an ``AgentEndpoint`` until the socket ends."""
+"""The agent socket: an ``AgentEndpoint`` served through the shared peer-socket lifecycle."""
 
 from __future__ import annotations
 
@@ -6,69 +6,79 @@ import logging
 
 from starlette.websockets import WebSocket
 
-from shoal.domain.manager import AuthFailure
-from shoal.domain.model import PeerType
+from shoal.domain.model import Peer, PeerType
 from shoal.endpoints.agent import AgentEndpoint, SessionError
-from shoal.protocol.agent import AgentProtocol, AuthRequested
-from shoal.protocol.base import CLOSE_POLICY, ProtocolError
+from shoal.protocol.agent import AgentEvent, AgentProtocol, AuthRequested
+from shoal.protocol.base import ProtocolError
 from shoal.server import Shoal
 from shoal.signaling.outbox import Outbox
-from shoal.signaling.session import Frame, SocketSession, close_socket, open_and_read_first
+from shoal.signaling.peer_socket import PeerSocketAdapter, serve_peer_socket
+from shoal.signaling.session import Frame, SocketSession
 
 log = logging.getLogger(__name__)
 
 
 async def serve_agent(ws: WebSocket, shoal: Shoal) -> None:
-    codec = AgentProtocol()
-    event = await open_and_read_first(ws, codec.receive, shoal.config.auth_timeout_s, "agent")
-    if event is None:
-        return
-    assert isinstance(event, AuthRequested)
-    try:
-        peer = shoal.manager.authenticate(event.token)
-    except AuthFailure as failure:
-        log.warning("agent socket refused: %s", failure.reason)
-        await close_socket(ws, CLOSE_POLICY, failure.reason)
-        return
-    if peer.type is not PeerType.AGENT:
-        await close_socket(ws, CLOSE_POLICY, f"token belongs to a {peer.type.value} peer, not an agent")
-        return
+    adapter: PeerSocketAdapter[AgentEvent] = _AgentSocket(shoal)
+    await serve_peer_socket(ws, shoal, adapter)
 
-    outbox = Outbox(shoal.config.agent_outbox_messages, "drop_oldest", f"agent {peer.id}")
-    outbox.put(codec.accept_auth())
-    session = SocketSession(ws, outbox, f"agent {peer.id}")
-    shoal.sessions.register(peer.id, session)
-    connection = shoal.manager.connect(peer)
-    endpoint = AgentEndpoint(
-        peer,
-        connection,
-        shoal.manager,
-        shoal.router,
-        shoal.clock,
-        outbox,
-        shoal.config.playout_max_seconds,
-        shoal.trace,
-    )
-    shoal.router.add_receiver(endpoint)
 
-    def handle(frame: Frame) -> ProtocolError | None:
-        event = codec.receive(frame)
+class _AgentSocket:
+    channel = "agent"
+
+    def __init__(self, shoal: Shoal) -> None:
+        self._shoal = shoal
+        self._codec = AgentProtocol()
+
+    def decode(self, frame: Frame) -> AgentEvent | ProtocolError:
+        return self._codec.receive(frame)
+
+    def token(self, event: AgentEvent) -> str | None:
+        return event.token if isinstance(event, AuthRequested) else None
+
+    def refusal(self, peer: Peer) -> str | None:
+        return None if peer.type is PeerType.AGENT else f"token belongs to a {peer.type.value} peer, not an agent"
+
+    def outbox(self, peer: Peer) -> Outbox:
+        outbox = Outbox(self._shoal.config.agent_outbox_messages, "drop_oldest", f"agent {peer.id}")
+        outbox.put(self._codec.accept_auth())
+        return outbox
+
+    def start(self, peer: Peer, connection: int, session: SocketSession, first: AgentEvent) -> _ServedAgent:
+        shoal = self._shoal
+        endpoint = AgentEndpoint(
+            peer,
+            connection,
+            shoal.manager,
+            shoal.router,
+            shoal.clock,
+            session.outbox,
+            shoal.config.playout_max_seconds,
+            shoal.trace,
+        )
+        shoal.router.add_receiver(endpoint)
+        return _ServedAgent(self._codec, endpoint, session.outbox)
+
+
+class _ServedAgent:
+    def __init__(self, codec: AgentProtocol, endpoint: AgentEndpoint, outbox: Outbox) -> None:
+        self._codec = codec
+        self._endpoint = endpoint
+        self._outbox = outbox
+
+    def handle(self, frame: Frame) -> ProtocolError | None:
+        event = self._codec.receive(frame)
         if isinstance(event, ProtocolError):
             return event
         try:
-            endpoint.handle(event)
+            self._endpoint.handle(event)
         except SessionError as exc:
             return ProtocolError(exc.code, exc.reason)
         return None
 
-    try:
-        error = await session.run(handle)
-    finally:
-        endpoint.close()
-        shoal.sessions.unregister(peer.id, session)
-        if outbox.dropped:
-            log.warning("agent %s: %d frames were dropped because it read too slowly", peer.id, outbox.dropped)
-    if error is not None:
-        shoal.manager.crash(peer.room_id, peer.id, connection, error.reason)
-    else:
-        shoal.manager.disconnect(peer.room_id, peer.id, connection)
+    def close(self) -> None:
+        self._endpoint.close()
+        if self._outbox.dropped:
+            log.warning(
+                "agent %s: %d frames were dropped because it read too slowly", self._endpoint.peer_id, self._outbox.dropped
+            )

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 async def serve_notifier(ws: WebSocket, shoal: Shoal) -> None:
     codec = NotifierProtocol()
-    event = await open_and_read_first(ws, codec.receive, shoal.config.auth_timeout_s, "notifier")
+    event = await open_and_read_first(ws, codec.receive, shoal.config.auth_timeout_s, "notifier", shoal.preauth)
     if event is None:
         return
     if not isinstance(event, NotifierAuthRequested) or not check_management_token(
@@ -30,7 +30,7 @@ async def serve_notifier(ws: WebSocket, shoal: Shoal) -> None:
 
     outbox = Outbox(shoal.config.notifier_outbox_messages, "close", "notifier")
     outbox.put(codec.accept_auth())
-    session = SocketSession(ws, outbox, "notifier")
+    session = SocketSession(ws, outbox, "notifier", shoal.unexpected_errors, shoal.config.debug_fault_marker)
     log.info("notifier connected")
 
     def handle(frame: Frame) -> ProtocolError | None:

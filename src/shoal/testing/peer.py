@@ -599,36 +599,61 @@ class WebRTCPeer:
     # ---- public operations ---------------------------------------------------------------
 
     async def publish_audio(
-        self, source: MediaStreamTrack, metadata: Any = None, *, timeout: float | None = 30.0
+        self,
+        source: MediaStreamTrack,
+        metadata: Any = None,
+        *,
+        timeout: float | None = 30.0,
+        track_id: str | None = None,
     ) -> str:
         """Publish an audio track; returns its id once the server's answer has been applied.
 
         ``metadata`` defaults to ``{"type": "microphone", "paused": False}`` as react-client sends.
         """
-        return await self._publish_kind("audio", "microphone", source, metadata, timeout)
+        return await self._publish_kind("audio", "microphone", source, metadata, timeout, track_id)
 
     async def publish_video(
-        self, source: MediaStreamTrack, metadata: Any = None, *, timeout: float | None = 30.0
+        self,
+        source: MediaStreamTrack,
+        metadata: Any = None,
+        *,
+        timeout: float | None = 30.0,
+        track_id: str | None = None,
     ) -> str:
         """Publish a video track (e.g. a ``VideoSource``); returns its id once the answer is applied.
 
         ``metadata`` defaults to ``{"type": "camera", "paused": False}`` as react-client sends.
         """
-        return await self._publish_kind("video", "camera", source, metadata, timeout)
+        return await self._publish_kind("video", "camera", source, metadata, timeout, track_id)
 
     async def _publish_kind(
-        self, kind: str, device: str, source: MediaStreamTrack, metadata: Any, timeout: float | None
+        self,
+        kind: str,
+        device: str,
+        source: MediaStreamTrack,
+        metadata: Any,
+        timeout: float | None,
+        track_id: str | None,
     ) -> str:
         if source.kind != kind:
             raise ValueError(f"publish_{kind} needs {'an' if kind == 'audio' else 'a'} {kind} track, not {source.kind!r}")
         if metadata is None:
             metadata = {"type": device, "paused": False}
-        return await self.publish(source, metadata, timeout=timeout)
+        return await self.publish(source, metadata, timeout=timeout, track_id=track_id)
 
     async def publish(
-        self, source: MediaStreamTrack, metadata: Any = None, *, timeout: float | None = 30.0
+        self,
+        source: MediaStreamTrack,
+        metadata: Any = None,
+        *,
+        timeout: float | None = 30.0,
+        track_id: str | None = None,
     ) -> str:
-        """Publish any track (ts-client ``addTrack``): renegotiate, resolve after the answer."""
+        """Publish any track (ts-client ``addTrack``): renegotiate, resolve after the answer.
+
+        ``track_id`` replaces the ``<endpoint id>:<uuid>`` ts-client makes up, so tests can reuse
+        an id that is taken elsewhere (isolation tests); ts-client itself never does.
+        """
         if source.kind == "video" and self.room_type == PeerMessage.ROOM_TYPE_AUDIO_ONLY:
             raise PeerError("video tracks are not allowed in an audio-only room")  # ts-client TrackTypeError
         if any(local.source is source for local in self.local_tracks.values()):
@@ -637,7 +662,10 @@ class WebRTCPeer:
             self._require_connected()
             await self._wait_idle(timeout)
             assert self.endpoint_id is not None
-            track_id = f"{self.endpoint_id}:{uuid.uuid4()}"
+            if track_id is None:
+                track_id = f"{self.endpoint_id}:{uuid.uuid4()}"
+            elif track_id in self.local_tracks:
+                raise ValueError(f"track id {track_id!r} is already published by this peer")
             self.local_tracks[track_id] = LocalTrack(track_id, source, metadata)
             logger.info("publishing %s track %s", source.kind, track_id)
             await self._renegotiate(timeout)
