@@ -111,7 +111,7 @@ class Hostile:
     def value(self, depth: int = 0) -> Any:
         """A random JSON value, sometimes nested deep."""
         r = self.rng.random()
-        if depth == 0 and r < 0.04:
+        if depth == 0 and r < 0.005:
             return self.deep(self.rng.choice([50, 254, 255, 600, 900]))
         if depth > 3 or r < 0.5:
             return self.rng.choice([None, True, False, 0, -1, 2**53 + 1, 1e308, -0.0, self.text(), self.text()])
@@ -127,13 +127,13 @@ class Hostile:
 
     def json_text(self, valid_only: bool = False) -> str:
         """Metadata text: JSON mostly, with the texts that break JSON parsers."""
-        r = self.rng.random()
-        if r < 0.08:
+        r = self.rng.random()  # rare enough that one connection mostly carries at most one of these
+        if r < 0.015:
             return self.rng.choice(["NaN", '{"a": Infinity}', "-Infinity", "1" * 4301, '{"n": ' + "9" * 5000 + "}"])
-        if r < 0.12 and not valid_only:
+        if r < 0.035 and not valid_only:
             return self.rng.choice(["{", "not json", "\x00", "[1,]", self.text()])
-        if r < 0.14:
-            return "[" * 300 + "]" * 300 if r < 0.13 else '{"a":' * 1200 + "1" + "}" * 1200
+        if r < 0.04:
+            return "[" * 300 + "]" * 300 if r < 0.0375 else '{"a":' * 1200 + "1" + "}" * 1200
         try:
             return json.dumps(self.value())
         except (ValueError, RecursionError):  # nested past what json.dumps can write
