@@ -982,6 +982,10 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"  whole run: {len(canary.arrivals)} frames delivered / {canary.sent_frames} sent")
     print(f"\nserver RSS: {rss_before:.0f} MB before the fuzz, {rss_after:.0f} MB after; log grew {log_bytes / 1e6:.1f} MB")
 
+    # The fuzz itself points webhooks at a closed loopback port: the server saying so is expected.
+    expected = {sig: n for sig, n in logged.items() if "notification not delivered" in sig}
+    for sig in expected:
+        del logged[sig]
     server_errors = sum(tally.errors.values()) + sum(logged.values())
     print(f"\nserver errors: {server_errors}")
     for signature, count in tally.errors.most_common():
@@ -991,6 +995,8 @@ async def main_async(args: argparse.Namespace) -> int:
     for signature, count in logged.most_common():
         print(f"  {count:>8,}  log: {signature}")
         print(f"            {logged_examples[signature]}")
+    for signature, count in expected.items():
+        print(f"  (expected, not counted) {count:,} log: {signature}")
     if tally.shapes:
         print("\n4xx answers without an {\"errors\": str} body (not counted as server errors)")
         for signature, count in tally.shapes.most_common():
