@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 async def serve_agent(ws: WebSocket, shoal: Shoal) -> None:
-    codec = AgentProtocol()
+    codec = AgentProtocol(shoal.config.metadata_limits, shoal.refusals.note)
     event = await open_and_read_first(ws, codec.receive, shoal.config.auth_timeout_s, "agent")
     if event is None:
         return

@@ -29,7 +29,7 @@ CLOSE_INTERNAL_ERROR = 1011
 
 
 async def serve_peer(ws: WebSocket, shoal: Shoal) -> None:
-    codec = PeerProtocol()
+    codec = PeerProtocol(shoal.config.metadata_limits, shoal.refusals.note)
     event = await open_and_read_first(ws, codec.receive, shoal.config.auth_timeout_s, "peer")
     if event is None:
         return
