@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shoal import __version__
 from shoal.api import errors as api_errors
+from shoal.api.body_limit import BodyLimitMiddleware
 from shoal.api.rest import router
 from shoal.auth import bearer_token, check_management_token
 from shoal.config import ShoalConfig
@@ -91,5 +92,12 @@ def create_app(config: ShoalConfig) -> FastAPI:
     async def notifier_socket(ws: WebSocket) -> None:
         await serve_notifier(ws, shoal)
 
+    # Added first, so it runs inside EdgeMiddleware: bodies are read only for a valid token.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=config.http_max_body_bytes,
+        timeout_s=config.http_body_timeout_s,
+        report=shoal.refusals.note,
+    )
     app.add_middleware(EdgeMiddleware, token=config.management_token)
     return app

@@ -9,6 +9,7 @@ import sys
 
 import uvicorn
 
+from shoal.api.http_protocol import HttpLimits, protocol_class
 from shoal.app import create_app
 from shoal.config import ShoalConfig
 from shoal.net.aioice_seam import SeamError
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds a WebRTC peer's media connection may take to come up [SHOAL_ICE_CONNECT_TIMEOUT]",
     )
     _network_options(serve)
+    _limit_options(serve)
     serve.add_argument("--trace-playout", default=env("SHOAL_TRACE_PLAYOUT"), help=argparse.SUPPRESS)
     # Tests only: a socket frame containing this text raises in its handler (the 1011/PeerCrashed path).
     serve.add_argument("--debug-fault-marker", default=env("SHOAL_DEBUG_FAULT_MARKER"), help=argparse.SUPPRESS)
@@ -137,6 +139,40 @@ def _network_options(serve: argparse.ArgumentParser) -> None:
     )
 
 
+LIMIT_OPTIONS: tuple[tuple[str, type, str, str], ...] = (
+    # (option, type, config field, help); each also reads SHOAL_<OPTION> from the environment.
+    ("--metadata-max-depth", int, "metadata_max_depth", "deepest nesting of peer/track metadata"),
+    ("--metadata-max-string", int, "metadata_max_string", "longest string in metadata, in characters"),
+    ("--metadata-max-bytes", int, "metadata_max_bytes", "largest metadata, in bytes of JSON"),
+    ("--http-max-header-bytes", int, "http_max_header_bytes", "largest HTTP request head (431 beyond)"),
+    ("--http-max-body-bytes", int, "http_max_body_bytes", "largest HTTP request body (413 beyond)"),
+    ("--http-header-timeout", float, "http_header_timeout_s", "seconds a request's headers may take (408 beyond)"),
+    ("--http-body-timeout", float, "http_body_timeout_s", "seconds a request's body may take (408 beyond)"),
+    ("--http-keepalive-timeout", float, "http_keepalive_timeout_s", "seconds an idle keep-alive connection stays open"),
+    ("--max-rooms", int, "max_rooms", "rooms per server (503 beyond)"),
+    ("--max-peers-per-room", int, "max_peers_per_room", "peers per room; maxPeers can only lower it (409 beyond)"),
+    (
+        "--room-peerless-purge-timeout",
+        float,
+        "room_peerless_purge_timeout_s",
+        "seconds a room may have no connected peer before it is deleted; 0: never",
+    ),
+)
+
+
+def _limit_options(serve: argparse.ArgumentParser) -> None:
+    """Limits against untrusted clients (issue 10); defaults are ShoalConfig's."""
+    defaults = ShoalConfig(management_token="-")
+    for option, kind, field, text in LIMIT_OPTIONS:
+        env_name = "SHOAL_" + option.removeprefix("--").replace("-", "_").upper()
+        default = os.environ.get(env_name, str(getattr(defaults, field)))
+        serve.add_argument(option, type=kind, default=default, dest=field, help=f"{text} [{env_name}] (default %(default)s)")
+
+
+def _limit_config(args: argparse.Namespace) -> dict[str, object]:
+    return {field: getattr(args, field) for _, _, field, _ in LIMIT_OPTIONS}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
@@ -167,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             ice_credential=args.ice_credential,
             turn_secret=args.turn_secret,
             turn_ttl_s=args.turn_ttl,
+            **_limit_config(args),  # type: ignore[arg-type]
             **options,
         )
         app = create_app(config)
@@ -176,10 +213,16 @@ def main(argv: list[str] | None = None) -> int:
     if generated:
         print(f"shoal: generated management token: {config.management_token}", flush=True)
     log.info("shoal listening; use fishjam_id=%s", config.base_url)
+    http = protocol_class(
+        HttpLimits(config.http_max_header_bytes, config.http_max_body_bytes, config.http_header_timeout_s),
+        app.state.shoal.refusals.note,
+    )
     uvicorn.run(
         app,
         host=config.host,
         port=config.port,
+        http=http,
+        timeout_keep_alive=config.http_keepalive_timeout_s,  # type: ignore[arg-type]  # used as a float
         ws="websockets-sansio",
         # Compressing 20 ms PCM frames gains little and cost a tenth of the server's CPU.
         ws_per_message_deflate=False,

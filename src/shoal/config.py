@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from shoal.net.addresses import PortRange, parse_port_range, validate_interface_pattern, validate_public_ip
 from shoal.net.iceservers import DEFAULT_TURN_TTL_S, IcePolicy
+from shoal.protocol.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_STRING, MetadataLimits
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,29 @@ class ShoalConfig:
     turn_ttl_s: int = DEFAULT_TURN_TTL_S
     debug_fault_marker: str | None = None
     """Tests only: a socket frame containing this text makes its handler raise, to exercise the crash path."""
+    # limits against untrusted clients (issue 10) ----------------------------------------
+    metadata_max_depth: int = DEFAULT_MAX_DEPTH
+    """Deepest nesting of peer/track metadata; deeper is refused (400, or close 1008)."""
+    metadata_max_string: int = DEFAULT_MAX_STRING
+    """Longest string (value or key) in metadata, in characters."""
+    metadata_max_bytes: int = DEFAULT_MAX_BYTES
+    """Largest metadata, in bytes of UTF-8 JSON."""
+    http_max_header_bytes: int = 32 * 1024
+    """Largest HTTP request line plus headers; more gets 431 before it is buffered."""
+    http_max_body_bytes: int = 1 << 20
+    """Largest HTTP request body; more gets 413 (from Content-Length, or counted while streaming)."""
+    http_header_timeout_s: float = 10.0
+    """A connection must deliver a request's complete headers this soon (slowloris); else 408 and closed."""
+    http_body_timeout_s: float = 30.0
+    """A request's body must arrive this soon after its headers; else 408 and closed."""
+    http_keepalive_timeout_s: float = 5.0
+    """An idle keep-alive connection is closed after this long."""
+    max_rooms: int = 10000
+    """Rooms per server; creating one more gets 503."""
+    max_peers_per_room: int = 100
+    """Peers per room (a room's ``maxPeers`` can only lower it); one more gets 409."""
+    room_peerless_purge_timeout_s: float = 3600.0
+    """A room without a connected peer for this long is deleted (0: never)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -70,6 +94,22 @@ class ShoalConfig:
         if min(self.auth_timeout_s, self.playout_max_seconds, self.negotiation_timeout_s, self.ice_connect_timeout_s) <= 0:
             raise ValueError("timeouts and bounds must be positive")
         self._validate_rtc()
+        self._validate_limits()
+
+    def _validate_limits(self) -> None:
+        _ = self.metadata_limits
+        if self.http_max_header_bytes < 1024 or self.http_max_body_bytes < 1024:
+            raise ValueError("HTTP header and body limits must be at least 1024 bytes")
+        if min(self.http_header_timeout_s, self.http_body_timeout_s, self.http_keepalive_timeout_s) <= 0:
+            raise ValueError("HTTP timeouts must be positive")
+        if self.max_rooms < 1 or self.max_peers_per_room < 1:
+            raise ValueError("--max-rooms and --max-peers-per-room must be at least 1")
+        if self.room_peerless_purge_timeout_s < 0:
+            raise ValueError("--room-peerless-purge-timeout must not be negative (0: never)")
+
+    @property
+    def metadata_limits(self) -> MetadataLimits:
+        return MetadataLimits(self.metadata_max_depth, self.metadata_max_string, self.metadata_max_bytes)
 
     def _validate_rtc(self) -> None:
         if self.rtc_udp_port is not None and not 1 <= self.rtc_udp_port <= 65535:

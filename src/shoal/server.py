@@ -19,6 +19,7 @@ from shoal.media.trace import PlayoutTrace
 from shoal.net.network import RtcNetwork
 from shoal.notify.hub import NotifierHub
 from shoal.notify.webhooks import WebhookDispatcher
+from shoal.refusals import Refusals
 from shoal.signaling.preauth import PreAuthGate
 from shoal.signaling.registry import SessionRegistry
 from shoal.signaling.session import UnexpectedErrors
@@ -30,6 +31,8 @@ class Shoal:
     def __init__(self, config: ShoalConfig) -> None:
         aiortc_seam.check_internals()  # fail now, naming what changed, not mid-call
         self.config = config
+        self.refusals = Refusals()
+        """Every request refused for going over a limit (``GET /limits/stats``)."""
         self.bus = EventBus()
         self.manager = RoomManager(self.bus.publish)
         self.router = MediaRouter(self.manager)

@@ -13,9 +13,17 @@ from shoal.api.serialize import peer_json, room_json
 from shoal.domain.manager import PeerSpec
 from shoal.domain.model import PeerType, RoomConfig, RoomType, SubscribeMode, VideoCodec
 from shoal.errors import InvalidRequest, NotFound, NotImplementedYet
+from shoal.protocol.limits import check_metadata
 from shoal.server import Shoal
 
 router = APIRouter()
+
+LIMIT_FIELDS = (
+    "metadata_max_depth", "metadata_max_string", "metadata_max_bytes",
+    "http_max_header_bytes", "http_max_body_bytes", "http_header_timeout_s", "http_body_timeout_s",
+    "http_keepalive_timeout_s", "max_rooms", "max_peers_per_room", "room_peerless_purge_timeout_s",
+    "webhook_queue_messages",
+)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": m.ErrorBody, "description": "Invalid request"},
@@ -37,6 +45,17 @@ async def health() -> dict[str, str]:
 @router.get("/rtc/stats", tags=["health"], summary="WebRTC network counters: gathered addresses, single-port drops, TURN check")
 async def rtc_stats(request: Request) -> dict[str, Any]:
     return shoal_of(request).rtc.stats()
+
+
+@router.get("/limits/stats", tags=["health"], summary="Limits against untrusted clients: settings and refusals per cause")
+async def limits_stats(request: Request) -> dict[str, Any]:
+    shoal = shoal_of(request)
+    config = shoal.config
+    return {
+        "limits": {name: getattr(config, name) for name in LIMIT_FIELDS},
+        "refused": shoal.refusals.counts(),
+        "rooms": len(shoal.manager.rooms()),
+    }
 
 
 @router.get("/validate", tags=["credentials"], summary="Check the management token: 200 valid, 404 invalid")
@@ -106,6 +125,11 @@ def _peer_spec(config: m.WebRtcPeerConfig | m.AgentPeerConfig | m.VapiPeerConfig
 )
 async def add_peer(request: Request, room_id: str, config: Annotated[m.PeerConfig, Body()]) -> dict[str, Any]:
     shoal = shoal_of(request)
+    if isinstance(config, m.WebRtcPeerConfig) and config.options and config.options.metadata is not None:
+        refusal = check_metadata(config.options.metadata, shoal.config.metadata_limits)
+        if refusal is not None:
+            shoal.refusals.note(f"metadata.{refusal.cause}", f"REST peer metadata refused: {refusal.reason}")
+            raise InvalidRequest(f"options.metadata: {refusal.reason}")
     peer, token = shoal.manager.add_peer(room_id, _peer_spec(config))
     return {
         "data": {

@@ -7,12 +7,15 @@ binary frame. The first message must be an ``AuthRequest``; anything malformed y
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from shoal.domain.model import TrackKind
 from shoal.ids import is_uuid
+from shoal.logtext import clip
 from shoal.protocol.base import CLOSE_INVALID_DATA, CLOSE_POLICY, ProtocolError, parse
+from shoal.protocol.limits import MetadataLimits, check_metadata_text
 from shoal.protocol.pb import agent_pb, shared_pb
 
 PCM_RATES = (16000, 24000, 48000)
@@ -57,9 +60,17 @@ class CaptureImage:
 AgentEvent = AuthRequested | AddTrack | RemoveTrack | TrackData | InterruptTrack | CaptureImage
 
 
+def _ignore(cause: str, message: str) -> None:
+    pass
+
+
 class AgentProtocol:
-    def __init__(self) -> None:
+    """``limits`` bound the track metadata of ``AddTrack``; ``report(cause, message)`` hears each refusal."""
+
+    def __init__(self, limits: MetadataLimits | None = None, report: Callable[[str, str], None] = _ignore) -> None:
         self.authenticated = False
+        self._limits = limits or MetadataLimits()
+        self._report = report
 
     def receive(self, frame: bytes | str) -> AgentEvent | ProtocolError:
         request = parse(agent_pb.AgentRequest, frame, "AgentRequest")
@@ -76,7 +87,7 @@ class AgentProtocol:
             case "auth_request":
                 return ProtocolError(CLOSE_POLICY, "already authenticated")
             case "add_track":
-                return _add_track(request.add_track)
+                return self._add_track(request.add_track)
             case "remove_track":
                 return RemoveTrack(request.remove_track.track_id)
             case "track_data":
@@ -91,6 +102,17 @@ class AgentProtocol:
         """Mark the socket authenticated; returns the ``Authenticated`` frame to send."""
         self.authenticated = True
         return bytes(agent_pb.AgentResponse(authenticated=agent_pb.AgentResponse.Authenticated()).SerializeToString())
+
+    def _add_track(self, msg: agent_pb.AgentRequest.AddTrack) -> AddTrack | ProtocolError:
+        event = _add_track(msg)
+        if isinstance(event, ProtocolError):
+            return event
+        # Invalid JSON is kept as a plain string (the first agent SDKs sent free text).
+        refusal = check_metadata_text(event.metadata_json, self._limits, invalid_json_is_text=True)
+        if refusal is not None:
+            self._report(f"metadata.{refusal.cause}", f"agent AddTrack {clip(event.track_id)} refused: {refusal.reason}")
+            return _bad(f"AddTrack: {refusal.reason}")
+        return event
 
 
 def _add_track(msg: agent_pb.AgentRequest.AddTrack) -> AddTrack | ProtocolError:

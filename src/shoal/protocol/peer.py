@@ -8,11 +8,12 @@ bytes; the WebRTC endpoint decides what to send when.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from shoal.domain.model import RoomType
 from shoal.protocol.base import CLOSE_INVALID_DATA, CLOSE_POLICY, ProtocolError, parse
+from shoal.protocol.limits import MetadataLimits, check_metadata_text
 from shoal.protocol.pb import media_peer_pb, media_server_pb, peer_pb
 
 PM = peer_pb.PeerMessage
@@ -107,9 +108,17 @@ PeerEvent = PeerAuthRequested | MediaEvent | StatsReport
 _IGNORED = {"track_bitrates", "enable_track_variant", "disable_track_variant", "set_target_track_variant"}
 
 
+def _ignore(cause: str, message: str) -> None:
+    pass
+
+
 class PeerProtocol:
-    def __init__(self) -> None:
+    """``limits`` bound every metadata a participant sends; ``report(cause, message)`` hears each refusal."""
+
+    def __init__(self, limits: MetadataLimits | None = None, report: Callable[[str, str], None] = _ignore) -> None:
         self.authenticated = False
+        self._limits = limits or MetadataLimits()
+        self._report = report
 
     def receive(self, frame: bytes | str) -> PeerEvent | ProtocolError | None:
         """The event in ``frame``; None for messages that need no action (legacy JSON)."""
@@ -127,12 +136,36 @@ class PeerProtocol:
             case "auth_request":
                 return ProtocolError(CLOSE_POLICY, "already authenticated")
             case "peer_media_event":
-                return _media_event(message.peer_media_event)
+                event = _media_event(message.peer_media_event)
+                return self._check_metadata(event) if not isinstance(event, ProtocolError) else event
             case "rtc_stats_report":
                 return StatsReport(message.rtc_stats_report.data)
             case "media_event":
                 return None
         return ProtocolError(CLOSE_POLICY, f"clients may not send {which}")
+
+    def _check_metadata(self, event: MediaEvent) -> MediaEvent | ProtocolError:
+        """Refuse metadata over a limit (1008) or not JSON (1007) before anything is stored."""
+        match event:
+            case Connect(text):
+                texts: Iterable[tuple[str, str]] = [("connect", text)]
+            case UpdateEndpointMetadata(text):
+                texts = [("update_endpoint_metadata", text)]
+            case UpdateTrackMetadata(_, text):
+                texts = [("update_track_metadata", text)]
+            case SdpOffer():
+                texts = (("sdp_offer", text) for text in event.track_id_to_metadata_json.values())
+            case _:
+                return event
+        for what, text in texts:
+            refusal = check_metadata_text(text, self._limits)
+            if refusal is None:
+                continue
+            if refusal.cause == "not_json":
+                return ProtocolError(CLOSE_INVALID_DATA, f"{what}: {refusal.reason}")
+            self._report(f"metadata.{refusal.cause}", f"participant {what} refused: {refusal.reason}")
+            return ProtocolError(CLOSE_POLICY, f"{what}: {refusal.reason}")
+        return event
 
     def accept_auth(self, room_type: RoomType) -> bytes:
         self.authenticated = True

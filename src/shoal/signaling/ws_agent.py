@@ -28,7 +28,7 @@ class _AgentSocket:
 
     def __init__(self, shoal: Shoal) -> None:
         self._shoal = shoal
-        self._codec = AgentProtocol()
+        self._codec = AgentProtocol(shoal.config.metadata_limits, shoal.refusals.note)
 
     def decode(self, frame: Frame) -> AgentEvent | ProtocolError:
         return self._codec.receive(frame)

@@ -37,7 +37,7 @@ class _PeerSocket:
 
     def __init__(self, shoal: Shoal) -> None:
         self._shoal = shoal
-        self._codec = PeerProtocol()
+        self._codec = PeerProtocol(shoal.config.metadata_limits, shoal.refusals.note)
 
     def decode(self, frame: Frame) -> PeerEvent | ProtocolError | None:
         return self._codec.receive(frame)
