@@ -111,8 +111,10 @@ async def add_track_with_metadata(agent: RawAgent, metadata: str) -> str:
         (json.dumps({"name": "x" * 20_000}), "string longer than 16384"),
         ("not json " * 2500, "string longer than 16384"),
         (json.dumps([("y" * 10_000) for _ in range(8)]), "larger than 65536 bytes"),
+        ('{"n": 1e999}', "NaN and Infinity"),  # reads as inf: not kept as text, not listable as JSON
+        ('{"n": NaN}', "NaN and Infinity"),
     ],
-    ids=["depth-300", "depth-990", "unclosed", "long-string", "long-invalid-json", "too-many-bytes"],
+    ids=["depth-300", "depth-990", "unclosed", "long-string", "long-invalid-json", "too-many-bytes", "inf", "nan"],
 )
 async def test_agent_track_metadata_over_a_limit_closes_the_socket_and_publishes_nothing(
     server: ServerProcess, metadata: str, fragment: str
@@ -224,3 +226,14 @@ async def test_participant_track_metadata_over_a_limit_closes_with_1008(server: 
     code, reason = await close_of(ws)
     assert code == 1008 and "sdp_offer" in reason and "nested deeper than 32" in reason, reason
     assert_listing_works(server, room)
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e999", "NaN", "Infinity"])
+def test_rest_peer_metadata_that_reads_as_infinity_gets_400(server: ServerProcess, number: str) -> None:
+    """``1e999`` parses to inf; stored, it would be listed as ``Infinity``, which ``JSON.parse`` rejects."""
+    room = create_room(server)
+    response = post_peer(server, room, b'{"type": "webrtc", "options": {"metadata": {"n": ' + number.encode() + b"}}}")
+    assert response.status_code == 400, response.text
+    assert "errors" in response.json()
+    assert assert_listing_works(server, room)["peers"] == []
+

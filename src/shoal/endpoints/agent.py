@@ -9,7 +9,6 @@ to every subscribed agent in that agent's own format.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
@@ -26,6 +25,7 @@ from shoal.media.snapshot import VideoSnapshots
 from shoal.media.trace import PlayoutTrace
 from shoal.protocol import agent as proto
 from shoal.protocol.base import CLOSE_POLICY
+from shoal.protocol.limits import loads_json
 from shoal.signaling.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -41,11 +41,11 @@ class SessionError(Exception):
 
 
 def parse_metadata(text: str) -> Any:
-    """Track metadata is JSON text; invalid JSON is kept as the raw string."""
+    """Track metadata is JSON text; anything that is not plain JSON is kept as the raw string."""
     if not text:
         return None
     try:
-        return json.loads(text)
+        return loads_json(text)
     except ValueError:
         return text
 

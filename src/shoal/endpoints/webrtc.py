@@ -63,6 +63,7 @@ from shoal.net.network import RtcNetwork
 from shoal.protocol import peer as proto
 from shoal.protocol.agent import TrackDataWrap
 from shoal.protocol.base import CLOSE_INVALID_DATA, ProtocolError
+from shoal.protocol.limits import loads_json
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +88,7 @@ def parse_json_text(text: str) -> Any:
     """Client metadata: ``""`` means none; anything else must be JSON."""
     if not text:
         return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        raise
-    except ValueError as exc:  # a number with more digits than Python converts: bad input, not a bug
-        raise json.JSONDecodeError("a number has too many digits", text, 0) from exc
+    return loads_json(text)  # raises JSONDecodeError for anything that is not plain JSON
 
 
 def endpoint_view(peer: Peer) -> proto.EndpointView:

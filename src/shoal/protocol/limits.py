@@ -62,6 +62,13 @@ def _refuse_constant(name: str) -> Any:
     raise _NotFinite(name)
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 reads as inf, which no JSON encoder may write back
+        raise _NotFinite(text)
+    return value
+
+
 def check_metadata(value: Any, limits: MetadataLimits) -> MetadataRefusal | None:
     """Why the decoded metadata ``value`` breaks a limit, or None if it is within all of them."""
     try:
@@ -91,16 +98,41 @@ def check_metadata_text(
     if not text:
         return None
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:  # the decoder itself gives up around 1000 levels
         return _too_deep(limits)
     except _NotFinite:
         return _NOT_FINITE
     except ValueError as exc:  # JSONDecodeError, and integers of more than 4300 digits
         if not invalid_json_is_text:
-            return MetadataRefusal("not_json", f"metadata is not valid JSON: {exc}"[:100])
+            return MetadataRefusal("not_json", f"metadata is not valid JSON: {_why_not_json(exc)}"[:100])
         value = text
     return _check_tree(value, limits)
+
+
+def loads_json(text: str) -> Any:
+    """Parse JSON text; anything that is not plain JSON raises ``json.JSONDecodeError``.
+
+    ``json.loads`` alone also raises ``RecursionError`` (nesting near 1000), a bare
+    ``ValueError`` (integers over 4300 digits) and accepts NaN/Infinity; callers that
+    turn a decode error into a protocol refusal get one exception type for all of them.
+    """
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except json.JSONDecodeError:
+        raise
+    except (RecursionError, ValueError) as exc:
+        raise json.JSONDecodeError(_why_not_json(exc), text, 0) from exc
+
+
+def _why_not_json(exc: BaseException) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, _NotFinite):
+        return "NaN and Infinity are not allowed"
+    return "a number has too many digits"
 
 
 def _check_tree(value: Any, limits: MetadataLimits) -> MetadataRefusal | None:
