@@ -64,6 +64,7 @@ from shoal.protocol import peer as proto
 from shoal.protocol.agent import TrackDataWrap
 from shoal.protocol.base import CLOSE_INVALID_DATA, ProtocolError
 from shoal.protocol.limits import loads_json
+from shoal.signaling.session import INTERNAL_ERROR
 
 log = logging.getLogger(__name__)
 
@@ -567,6 +568,18 @@ class WebRTCEndpoint:
         inbound.reader = asyncio.get_running_loop().create_task(
             self._read(remote, inbound, name), name=f"read-{self.peer_id}-{track.id}"
         )
+        inbound.reader.add_done_callback(self._reader_ended)
+
+    def _reader_ended(self, task: asyncio.Task[None]) -> None:
+        """A media reader that raised is a bug: say so with the traceback and end the session (1011).
+
+        Without this the track would just go silent, and the exception would surface, if at
+        all, as "Task exception was never retrieved" when the task is collected.
+        """
+        if task.cancelled() or task.exception() is None or self.closed:
+            return
+        log.error("peer %s: %s failed; closing its session", self.peer_id, task.get_name(), exc_info=task.exception())
+        self._fail(INTERNAL_ERROR)
 
     async def _read(self, remote: MediaStreamTrack, inbound: _Inbound, name: str) -> None:
         if inbound.snapshots is not None:
