@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from shoal.domain.manager import RoomManager
 from shoal.domain.model import Peer, Track, TrackKind
 from shoal.endpoints.routing import MediaRouter
 from shoal.errors import ShoalError
+from shoal.logtext import clip
 from shoal.media.clock import PlayoutClock
 from shoal.media.fanout import PcmOut, TrackFanout
 from shoal.media.outgoing import OutgoingAudio
@@ -23,6 +25,7 @@ from shoal.media.pcm import PcmFormat
 from shoal.media.playout import OpusPlayout, PcmPlayout, Playout
 from shoal.media.snapshot import VideoSnapshots
 from shoal.media.trace import PlayoutTrace
+from shoal.net.demux import OnceLog
 from shoal.protocol import agent as proto
 from shoal.protocol.base import CLOSE_POLICY
 from shoal.protocol.limits import loads_json
@@ -74,6 +77,8 @@ class AgentEndpoint:
         self._tracks: dict[str, OutgoingAudio] = {}
         self._trace = trace
         self._captures: dict[str, asyncio.Task[None]] = {}
+        self._ignored = OnceLog(log.warning, time.monotonic)
+        """Requests ignored (unknown track, …): one line per cause, ids clipped, so a flood stays small."""
 
     # receiving -------------------------------------------------------------------------
 
@@ -99,13 +104,15 @@ class AgentEndpoint:
             case proto.InterruptTrack(track_id):
                 track = self._tracks.get(track_id)
                 if track is None:
-                    log.warning("agent %s: InterruptTrack for unknown track %s ignored", self.peer_id, track_id)
+                    self._ignored.note("interrupt", lambda: f"agent {self.peer_id}: InterruptTrack for unknown track "
+                                       f"{clip(track_id)} ignored")
                 else:
                     track.interrupt()
             case proto.RemoveTrack(track_id):
                 track = self._tracks.get(track_id)
                 if track is None:
-                    log.warning("agent %s: RemoveTrack for unknown track %s ignored", self.peer_id, track_id)
+                    self._ignored.note("remove", lambda: f"agent {self.peer_id}: RemoveTrack for unknown track "
+                                       f"{clip(track_id)} ignored")
                 else:
                     track.finish()
             case proto.CaptureImage(track_id):
@@ -123,11 +130,12 @@ class AgentEndpoint:
         fanout = self._router.fanout(self.room_id, track_id)
         snapshots = fanout.snapshots if fanout is not None else None
         if snapshots is None:
-            log.info("agent %s: CaptureImage for %s ignored: not a participant's video track in this room",
-                     self.peer_id, track_id[:40])
+            self._ignored.note("capture", lambda: f"agent {self.peer_id}: CaptureImage for {clip(track_id)} ignored: "
+                               "not a participant's video track in this room")
             return
         if track_id in self._captures:
-            log.info("agent %s: CaptureImage for %s ignored: a capture is already pending", self.peer_id, track_id)
+            self._ignored.note("capture-pending", lambda: f"agent {self.peer_id}: CaptureImage for {clip(track_id)} "
+                               "ignored: a capture is already pending")
             return
         log.info("agent %s: CaptureImage for %s", self.peer_id, track_id)
         task = asyncio.get_running_loop().create_task(self._send_image(track_id, snapshots), name=f"capture {track_id}")
@@ -143,7 +151,7 @@ class AgentEndpoint:
     def _track(self, track_id: str, what: str) -> OutgoingAudio:
         track = self._tracks.get(track_id)
         if track is None:
-            raise SessionError(f"{what} for unknown track {track_id[:40]}; send AddTrack first")
+            raise SessionError(f"{what} for unknown track {clip(track_id, 40)}; send AddTrack first")
         return track
 
     def _push(self, track_id: str, data: bytes) -> None:
@@ -153,11 +161,11 @@ class AgentEndpoint:
         try:
             track.push(data)
         except ValueError as exc:
-            raise SessionError(f"TrackData on track {track_id[:40]}: {exc}") from exc
+            raise SessionError(f"TrackData on track {clip(track_id, 40)}: {exc}") from exc
 
     def _add_track(self, event: proto.AddTrack) -> None:
         if event.track_id in self._tracks:
-            raise SessionError(f"AddTrack: track {event.track_id} already exists")
+            raise SessionError(f"AddTrack: track {clip(event.track_id, 40)} already exists")
         playout: Playout
         name = f"{self.peer_id}/{event.track_id}"
         if event.encoding == "pcm16":
@@ -172,7 +180,7 @@ class AgentEndpoint:
             track.id, playout, fanout, self._clock, lambda: self._track_finished(track.id), self._trace
         )
         if not self._router.publish(self.room_id, self.peer_id, track.id, fanout):
-            raise SessionError(f"AddTrack: track id {track.id} is already in use in this room")
+            raise SessionError(f"AddTrack: track id {clip(track.id, 40)} is already in use in this room")
         try:
             self._manager.add_track(self.room_id, self.peer_id, track)
         except ShoalError as exc:
