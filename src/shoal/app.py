@@ -66,7 +66,7 @@ def create_app(config: ShoalConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await shoal.rtc.start()
+        await shoal.start()
         yield
         await shoal.close()
 

@@ -8,6 +8,7 @@ what the client sees (an HTTP status in ``api.errors``, a close reason on a sock
     ├── Unauthorized       (kind UNAUTHORIZED)    → 401
     ├── NotFound           (kind NOT_FOUND)       → 404
     ├── Conflict           (kind CONFLICT)        → 409
+    ├── Unavailable        (kind UNAVAILABLE)     → 503
     └── NotImplementedYet  (kind NOT_IMPLEMENTED) → 501
 """
 
@@ -22,6 +23,7 @@ class ErrorKind(enum.Enum):
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
     NOT_IMPLEMENTED = "not_implemented"
+    UNAVAILABLE = "unavailable"
 
 
 class ShoalError(Exception):
@@ -48,6 +50,12 @@ class NotFound(ShoalError):
 
 class Conflict(ShoalError):
     kind = ErrorKind.CONFLICT
+
+
+class Unavailable(ShoalError):
+    """The server is at a capacity limit (for example ``--max-rooms``); retrying later may work."""
+
+    kind = ErrorKind.UNAVAILABLE
 
 
 class NotImplementedYet(ShoalError):

@@ -6,11 +6,12 @@ with its own rooms, clock and notifier subscribers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from shoal.bus import EventBus
 from shoal.config import ShoalConfig
-from shoal.domain.manager import RoomManager
+from shoal.domain.manager import RoomLimits, RoomManager
 from shoal.endpoints.directory import EndpointDirectory
 from shoal.endpoints.routing import MediaRouter
 from shoal.media import aiortc_seam
@@ -34,7 +35,12 @@ class Shoal:
         self.refusals = Refusals()
         """Every request refused for going over a limit (``GET /limits/stats``)."""
         self.bus = EventBus()
-        self.manager = RoomManager(self.bus.publish)
+        self.manager = RoomManager(
+            self.bus.publish,
+            RoomLimits(config.max_rooms, config.max_peers_per_room, config.room_peerless_purge_timeout_s),
+            self.refusals.note,
+        )
+        self._housekeeping: asyncio.Task[None] | None = None
         self.router = MediaRouter(self.manager)
         self.directory = EndpointDirectory(self.manager)
         self.clock = PlayoutClock()
@@ -60,7 +66,27 @@ class Shoal:
         self.bus.subscribe(self.notifiers.on_event)
         self.bus.subscribe(self.webhooks.on_event)
 
+    async def start(self) -> None:
+        await self.rtc.start()
+        self._housekeeping = asyncio.get_running_loop().create_task(self._sweep(), name="housekeeping")
+
+    async def _sweep(self) -> None:
+        """Periodic upkeep: delete rooms past the peerless purge timeout."""
+        timeout = self.config.room_peerless_purge_timeout_s
+        if not timeout:
+            return
+        interval = min(max(timeout / 10, 0.05), 30.0)  # a room outlives its timeout by at most a tenth (≤ 30 s)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.manager.purge_peerless()
+            except Exception:
+                log.exception("peerless room purge failed; retrying at the next sweep")
+
     async def close(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            await asyncio.gather(self._housekeeping, return_exceptions=True)
         await self.rtc.close()
         await self.clock.close()
         await self.webhooks.close()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from shoal.domain import events as ev
-from shoal.domain.manager import AuthFailure, PeerSpec, RoomManager
+from shoal.domain.manager import AuthFailure, PeerSpec, RoomLimits, RoomManager
 from shoal.domain.model import Peer, PeerType, RoomConfig, SubscribeMode, Track, TrackKind, should_receive
-from shoal.errors import Conflict, InvalidRequest, NotFound
+from shoal.errors import Conflict, InvalidRequest, NotFound, Unavailable
 
 
 def manager() -> tuple[RoomManager, list[ev.DomainEvent]]:
@@ -96,3 +96,37 @@ def test_the_subscription_rule() -> None:
     assert should_receive(fresh_manual, legacy, Track("t2", "old", TrackKind.AUDIO)), "legacy subscribe option"
     manual_webrtc = Peer("w", "r", PeerType.WEBRTC, subscribe_mode=SubscribeMode.MANUAL)
     assert not should_receive(manual_webrtc, legacy, Track("t2", "old", TrackKind.AUDIO))
+
+
+def test_peerless_purge_counts_from_the_last_disconnect_and_forgets_deleted_rooms() -> None:
+    """Driven with 100,000 connect/disconnect cycles and 10,000 rooms: the purge bookkeeping stays exact."""
+    now = [0.0]
+    published: list[ev.DomainEvent] = []
+    rooms = RoomManager(published.append, RoomLimits(peerless_purge_timeout_s=60.0), clock=lambda: now[0])
+    room = rooms.create_room(RoomConfig())
+    peer, _ = rooms.add_peer(room.id, PeerSpec(PeerType.AGENT))
+    for _ in range(100_000):
+        now[0] += 1.0
+        connection = rooms.connect(peer)
+        now[0] += 1.0
+        rooms.disconnect(room.id, peer.id, connection)
+    now[0] += 59.0
+    assert rooms.purge_peerless() == [], "the timeout counts from the last disconnect, not from creation"
+    now[0] += 1.0
+    assert rooms.purge_peerless() == [room.id]
+    assert isinstance(published[-1], ev.RoomDeleted)
+    for _ in range(10_000):
+        rooms.delete_room(rooms.create_room(RoomConfig()).id)
+    assert rooms._peerless_since == {}, "deleted rooms must leave nothing behind"
+
+
+def test_server_bounds_on_rooms_and_peers() -> None:
+    rooms = RoomManager(lambda _: None, RoomLimits(max_rooms=2, max_peers_per_room=3))
+    first = rooms.create_room(RoomConfig(max_peers=10))
+    rooms.create_room(RoomConfig(max_peers=1))
+    with pytest.raises(Unavailable):
+        rooms.create_room(RoomConfig())
+    for _ in range(3):
+        rooms.add_peer(first.id, PeerSpec(PeerType.WEBRTC))
+    with pytest.raises(Conflict, match="peer limit of 3"):
+        rooms.add_peer(first.id, PeerSpec(PeerType.WEBRTC))

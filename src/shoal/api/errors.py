@@ -20,6 +20,7 @@ STATUS = {
     ErrorKind.NOT_FOUND: 404,
     ErrorKind.CONFLICT: 409,
     ErrorKind.NOT_IMPLEMENTED: 501,
+    ErrorKind.UNAVAILABLE: 503,
 }
 
 

@@ -55,6 +55,7 @@ async def limits_stats(request: Request) -> dict[str, Any]:
         "limits": {name: getattr(config, name) for name in LIMIT_FIELDS},
         "refused": shoal.refusals.counts(),
         "rooms": len(shoal.manager.rooms()),
+        "purged_rooms": shoal.manager.purged_rooms,
     }
 
 

@@ -4,12 +4,18 @@ Every state change goes through here and publishes its domain events in the orde
 notification protocol requires (for example: PeerDisconnected before PeerDeleted before
 RoomDeleted). Socket sessions identify themselves with a connection number, so a session
 that was replaced or whose peer was deleted cannot disturb the state that came after it.
+
+It also enforces the capacity limits of ``RoomLimits``: rooms per server (503), peers per
+room (409; a room's ``maxPeers`` can only lower the server's bound), and the peerless purge —
+a room in which no peer has been connected for ``peerless_purge_timeout_s`` is deleted by
+``purge_peerless``, which the server calls periodically, so abandoned rooms do not pile up.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,8 +34,9 @@ from shoal.domain.model import (
     TrackKind,
     should_receive,
 )
-from shoal.errors import Conflict, InvalidRequest, NotFound
+from shoal.errors import Conflict, InvalidRequest, NotFound, Unavailable
 from shoal.ids import new_peer_id, new_room_id
+from shoal.refusals import Report
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +60,35 @@ class PeerSpec:
     heard_by_all_agents: bool = False
 
 
+@dataclass(frozen=True)
+class RoomLimits:
+    """Capacity bounds of one server; 0 means no bound."""
+
+    max_rooms: int = 0
+    max_peers_per_room: int = 0
+    peerless_purge_timeout_s: float = 0.0
+
+
+def _ignore(cause: str, message: str) -> None:
+    pass
+
+
 class RoomManager:
-    def __init__(self, publish: Callable[[ev.DomainEvent], None]) -> None:
+    def __init__(
+        self,
+        publish: Callable[[ev.DomainEvent], None],
+        limits: RoomLimits = RoomLimits(),
+        report: Report = _ignore,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._publish = publish
+        self._limits = limits
+        self._report = report
+        self._clock = clock
         self._rooms: dict[str, Room] = {}
+        self._peerless_since: dict[str, float] = {}
+        """Rooms without a connected peer, and since when (``clock`` time)."""
+        self.purged_rooms = 0
         self._tokens = PeerTokens()
         self._connections: dict[str, int] = {}
         self._connection_numbers = itertools.count(1)
@@ -64,8 +96,13 @@ class RoomManager:
     # rooms -----------------------------------------------------------------------------
 
     def create_room(self, config: RoomConfig) -> Room:
+        limit = self._limits.max_rooms
+        if limit and len(self._rooms) >= limit:
+            self._report("rooms.max_rooms", f"room creation refused: the server holds its limit of {limit} rooms")
+            raise Unavailable(f"Reached the server's limit of {limit} rooms; delete rooms or try again later")
         room = Room(id=new_room_id(), config=config)
         self._rooms[room.id] = room
+        self._peerless_since[room.id] = self._clock()
         log.info("room %s created (%s)", room.id, config.room_type.value)
         self._publish(ev.RoomCreated(room.id))
         return room
@@ -84,6 +121,7 @@ class RoomManager:
         for peer_id in list(room.peers):
             self._remove_peer(room, peer_id)
         del self._rooms[room_id]
+        self._peerless_since.pop(room_id, None)
         log.info("room %s deleted", room_id)
         self._publish(ev.RoomDeleted(room_id))
 
@@ -91,8 +129,10 @@ class RoomManager:
 
     def add_peer(self, room_id: str, spec: PeerSpec) -> tuple[Peer, str]:
         room = self.room(room_id)
-        limit = room.config.max_peers
+        limit = self.peer_limit(room)
         if limit and len(room.peers) >= limit:
+            cause = "rooms.max_peers" if limit == room.config.max_peers else "rooms.max_peers_per_room"
+            self._report(cause, f"peer refused: room {room_id} holds its limit of {limit} peers")
             raise Conflict(f"Reached peer limit of {limit} in room {room_id}")
         peer = Peer(
             id=new_peer_id(),
@@ -108,6 +148,24 @@ class RoomManager:
         log.info("peer %s (%s) added to room %s", peer.id, peer.type.value, room_id)
         self._publish(ev.PeerAdded(room_id, peer.id, peer.type))
         return peer, token
+
+    def peer_limit(self, room: Room) -> int:
+        """The room's effective peer bound: its ``maxPeers`` within the server's (0: none)."""
+        bounds = [limit for limit in (room.config.max_peers, self._limits.max_peers_per_room) if limit]
+        return min(bounds) if bounds else 0
+
+    def purge_peerless(self) -> list[str]:
+        """Delete every room that has had no connected peer for the purge timeout; their ids."""
+        timeout = self._limits.peerless_purge_timeout_s
+        if not timeout:
+            return []
+        now = self._clock()
+        expired = [room_id for room_id, since in self._peerless_since.items() if now - since >= timeout]
+        for room_id in expired:
+            log.info("room %s: no peer connected for %.0f s (peerless purge timeout); deleting it", room_id, timeout)
+            self.purged_rooms += 1
+            self.delete_room(room_id)
+        return expired
 
     def peer(self, room_id: str, peer_id: str) -> Peer:
         peer = self.room(room_id).peers.get(peer_id)
@@ -234,6 +292,7 @@ class RoomManager:
         number = next(self._connection_numbers)
         self._connections[peer.id] = number
         peer.status = PeerStatus.CONNECTED
+        self._peerless_since.pop(room.id, None)
         log.info("peer %s (%s) connected to room %s", peer.id, peer.type.value, room.id)
         self._publish(ev.PeerConnected(room.id, peer.id, peer.type))
         if peer.type is PeerType.AGENT:
@@ -266,6 +325,8 @@ class RoomManager:
             self._remove_track(room, peer, track_id)
         self._connections.pop(peer.id, None)
         peer.status = PeerStatus.DISCONNECTED
+        if all(other.status is not PeerStatus.CONNECTED for other in room.peers.values()):
+            self._peerless_since.setdefault(room.id, self._clock())
         log.info("peer %s disconnected from room %s", peer.id, room.id)
         self._publish(ev.PeerDisconnected(room.id, peer.id, peer.type))
 
@@ -320,4 +381,4 @@ def _info(track: Track) -> ev.TrackInfo:
     return ev.TrackInfo(track.id, track.kind, track.metadata_json)
 
 
-__all__ = ["AuthFailure", "PeerSpec", "RoomManager", "TrackKind"]
+__all__ = ["AuthFailure", "PeerSpec", "RoomLimits", "RoomManager", "TrackKind"]
