@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.support.agent_client import create_room, rest
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, start_server
 
 HEADER_LIMIT = 32 * 1024  # the default --http-max-header-bytes
 BODY_LIMIT = 1 << 20  # the default --http-max-body-bytes
@@ -234,3 +234,25 @@ def test_the_limits_are_visible_to_the_operator(server: ServerProcess) -> None:
     configured = limits(server)
     assert configured["http_max_header_bytes"] == HEADER_LIMIT
     assert configured["http_max_body_bytes"] == BODY_LIMIT
+
+
+def test_unparsable_requests_get_a_json_400_and_one_log_line() -> None:
+    """An unknown method or bytes that are not HTTP: 400 ``{"errors"}`` each, one counted cause in the log."""
+    own = start_server()
+    try:
+        answers = []
+        for request in (b"BREW /pot HTTP/1.1\r\nhost: x\r\n\r\n", b"\x16\x03\x01\x02\x00garbage\r\n\r\n") * 10:
+            sock = open_socket(own)
+            sock.sendall(request)
+            answers.append(read_response(sock))
+            sock.close()
+        for status, headers, body in answers:
+            assert status == 400
+            assert headers["content-type"] == "application/json"
+            assert json.loads(body) == {"errors": "malformed HTTP request"}
+        assert refused(own)["http.malformed"] == 20
+        log = own.log_text()
+        assert "Invalid HTTP request received." not in log
+        assert log.count("malformed HTTP request") == 1, "one line per cause, not per request"
+    finally:
+        own.stop()

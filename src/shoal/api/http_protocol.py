@@ -14,7 +14,10 @@ slower, and has no deadline either. So this subclass
   first byte (or after the connection opened) with **408** — the slowloris defence;
 * answers **413** when ``Content-Length`` declares a body over ``max_body_bytes``, before
   the application runs and before any of the body is read (chunked bodies are counted
-  by ``body_limit.BodyLimitMiddleware``).
+  by ``body_limit.BodyLimitMiddleware``);
+* answers a request the parser cannot read (an unknown method, bytes that are not HTTP)
+  with **400** and a JSON body, where uvicorn sends plain text and logs a warning per
+  request — a flood of garbage would be a flood of log; here it is one counted cause.
 
 Each answer is ``{"errors": "..."}`` with ``connection: close``; then the connection
 *lingers*: the server stops sending (FIN), discards what the client still sends for at
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,11 +46,22 @@ LINGER_S = 2.0
 _SEAM = (
     "connection_made", "connection_lost", "data_received", "on_message_begin", "on_url", "on_header",
     "on_headers_complete", "on_body", "on_message_complete", "handle_websocket_upgrade",
-    "_unset_keepalive_if_required",
+    "_unset_keepalive_if_required", "send_400_response",
 )
 _missing = [name for name in _SEAM if not hasattr(HttpToolsProtocol, name)]
 if _missing:  # pragma: no cover - a uvicorn upgrade changed what this module relies on
     raise RuntimeError(f"uvicorn's HttpToolsProtocol lacks {', '.join(_missing)}; shoal's HTTP limits need updating")
+
+
+PARSER_WARNING = "Invalid HTTP request received."
+"""What uvicorn logs for every unparsable request before it calls ``send_400_response``."""
+
+
+class _DropParserWarnings(logging.Filter):
+    """uvicorn's per-request parser warning; ``send_400_response`` reports the cause once instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != PARSER_WARNING
 
 
 @dataclass(frozen=True)
@@ -150,6 +165,10 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._awaiting_head = True
         self._head_bytes = 0
 
+    def send_400_response(self, msg: str) -> None:
+        """The parser refused the bytes: a JSON 400 like every other refusal, counted, logged once."""
+        self._refuse(400, "http.malformed", "malformed HTTP request")
+
     # limits -----------------------------------------------------------------------------
 
     def _arm_head_deadline(self) -> None:
@@ -201,4 +220,5 @@ def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
 
 def protocol_class(limits: HttpLimits, report: Report) -> type[LimitedHttpProtocol]:
     """The protocol class to hand ``uvicorn.run(http=...)``: uvicorn builds one per connection."""
+    logging.getLogger("uvicorn.error").addFilter(_DropParserWarnings())
     return type("ShoalHttpProtocol", (LimitedHttpProtocol,), {"limits": limits, "report": staticmethod(report)})
