@@ -30,8 +30,8 @@ read and decoded, and the burst detector runs on the decoded 48 kHz audio, timed
 aiortc hands out the frame; the detector costs ~5 µs per frame, ~2% of the baseline's
 per-frame CPU). It runs on uvloop when installed, as uvicorn runs shoal. By default both
 run and a ratio table follows. The baseline keeps aiortc's default audio jitter buffer
-(four complete frames held back, ~80 ms); shoal holds one (see ``AUDIO_JITTER_PREFETCH``
-in ``shoal.endpoints.webrtc``), which is most of the latency difference.
+(four complete frames held back, ~80 ms); shoal holds none: it decodes each packet as it
+arrives, on the event loop (``shoal.media.opus_in``).
 
 The server's asyncio loop runs on one core (aiortc decodes in a thread per track, but
 those threads mostly contend for the GIL), so once a server needs more than one core it

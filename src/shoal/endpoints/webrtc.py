@@ -57,7 +57,8 @@ from shoal.media.fanout import OpusOut, RtpOut, TrackFanout
 from shoal.media.forward import KeyframeRequester, RtpForwarder, RtpTap
 from shoal.media.keyframes import keyframe_start
 from shoal.media.opus import OPUS_RATE
-from shoal.media.rtc import PacketTrack, read_audio
+from shoal.media.opus_in import InboundAudioStats, InlineOpusDecoder
+from shoal.media.rtc import PacketTrack, wait_ended
 from shoal.media.snapshot import VideoSnapshots
 from shoal.net.network import RtcNetwork
 from shoal.protocol import peer as proto
@@ -128,6 +129,7 @@ class _Inbound:
     wrap: TrackDataWrap | None = None
     snapshots: VideoSnapshots | None = None
     tap: RtpTap | None = None
+    audio: InboundAudioStats | None = None
 
 
 @dataclass
@@ -534,10 +536,11 @@ class WebRTCEndpoint:
         if inbound.kind is TrackKind.AUDIO:
             inbound.wrap = TrackDataWrap(self.peer_id, track.id, track.kind, track.metadata_json)
             fanout = TrackFanout(OPUS_RATE, inbound.wrap, upstream=_NoKeyframes())
+            stats = inbound.audio = InboundAudioStats()
             tap = RtpTap(
                 fanout.deliver_rtp,
                 lambda: fanout.needs_pcm,
-                lambda: JitterBuffer(capacity=16, prefetch=AUDIO_JITTER_PREFETCH),
+                lambda: InlineOpusDecoder(fanout.deliver, stats),
             )
         else:
             codec_name = CODEC_NAMES[self._manager.room(self.room_id).config.video_codec]
@@ -584,8 +587,11 @@ class WebRTCEndpoint:
     async def _read(self, remote: MediaStreamTrack, inbound: _Inbound, name: str) -> None:
         if inbound.snapshots is not None:
             frames = await inbound.snapshots.read(remote)
-        elif inbound.fanout is not None:
-            frames = await read_audio(remote, OPUS_RATE, inbound.fanout.deliver, name)
+        elif inbound.audio is not None:
+            await wait_ended(remote)  # frames are decoded and delivered as packets arrive (InlineOpusDecoder)
+            audio = inbound.audio
+            frames = audio.frames
+            log.info("%s: %d late, %d lost, %d undecodable audio packets", name, audio.late, audio.lost, audio.malformed)
         else:
             return
         tap = inbound.tap
@@ -705,15 +711,6 @@ def sdp_syntax_problem(sdp: str) -> str | None:
             return f"line {number} is not <type>=<value>: {line[:40]!r}"
     return None
 
-
-AUDIO_JITTER_PREFETCH = 1
-"""Complete frames the audio jitter buffer holds back before releasing one (aiortc: 4).
-
-The buffer releases frames when packets arrive, so holding more back does not smooth
-anything for an agent; it only delays every frame. With 1, a frame is released as soon as
-the next packet shows it is complete: 60 ms less latency, same tolerance of reordering
-and loss (both are bounded by the buffer's 16-packet capacity).
-"""
 
 class _NoKeyframes:
     """Audio has no keyframes to ask for."""

@@ -111,6 +111,7 @@ class TrackFanout:
         self._branches: dict[Output, _Branch] = {}
         self._output_of: dict[str, Output] = {}
         self._rtp: tuple[Sink, ...] = ()
+        self._needs_pcm = False
         self.delivered_messages = 0
 
     @property
@@ -120,8 +121,8 @@ class TrackFanout:
 
     @property
     def needs_pcm(self) -> bool:
-        """Some receiver wants decoded audio (an agent, or Opus re-encoding)."""
-        return any(not isinstance(output, RtpOut) for output in self._branches)
+        """Some receiver wants decoded audio (an agent, or Opus re-encoding); asked once per packet."""
+        return self._needs_pcm
 
     def request_keyframe(self) -> None:
         if self.upstream is not None:
@@ -164,6 +165,7 @@ class TrackFanout:
     def _rebuild_rtp(self) -> None:
         branch = self._branches.get(RtpOut())
         self._rtp = branch.snapshot if branch is not None else ()
+        self._needs_pcm = any(not isinstance(output, RtpOut) for output in self._branches)
 
     def deliver(self, frame: Samples) -> None:
         """Convert ``frame`` (mono, at ``source_rate``) once per format and hand it out."""

@@ -2,9 +2,10 @@
 
 * ``RtpTap`` takes the place of aiortc's jitter buffer in a publisher's ``RTCRtpReceiver``.
   aiortc has already decrypted the packet, kept receiver statistics, unwrapped RTX and sent
-  NACKs for gaps; the tap hands each packet to the track's fan-out at once and feeds a real
-  jitter buffer (and so aiortc's decoder) only while someone needs decoded media: agents for
-  audio, an image capture for video.
+  NACKs for gaps; the tap hands each packet to the track's fan-out at once and feeds what
+  decodes only while someone needs decoded media: for audio (agents) an inline decoder
+  (``shoal.media.opus_in``), for video (an image capture) a real jitter buffer and so
+  aiortc's decoder.
 * ``RtpForwarder`` sends one track to one receiver through an aiortc ``RTCRtpSender`` that
   otherwise stays idle: it rewrites SSRC, payload type, sequence numbers, timestamps and
   header extensions for that receiver's connection, keeps a history to answer the receiver's
@@ -20,12 +21,12 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiortc import RTCRtpSender
 from aiortc.clock import current_ntp_time
 from aiortc.codecs import is_rtx
-from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket, wrap_rtx
@@ -57,6 +58,15 @@ CLOCK_RATES = {"audio": 48000, "video": 90000}
 NTP_SECOND = 1 << 32
 
 
+class FrameSlot(Protocol):
+    """What sits behind the tap: aiortc's ``JitterBuffer`` (video) or an inline decoder (audio)."""
+
+    @property
+    def capacity(self) -> int: ...
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]: ...
+
+
 class RtpTap:
     """The jitter-buffer slot of a publisher's receiver: forward every packet, decode on demand."""
 
@@ -64,14 +74,14 @@ class RtpTap:
         self,
         deliver: Callable[[RtpPacket], None],
         decode_wanted: Callable[[], bool],
-        make_buffer: Callable[[], JitterBuffer],
+        make_buffer: Callable[[], FrameSlot],
         decodable_start: Callable[[RtpPacket], bool] = lambda packet: True,
     ) -> None:
         self._deliver = deliver
         self._decode_wanted = decode_wanted
         self._make_buffer = make_buffer
         self._decodable_start = decodable_start
-        self._buffer: JitterBuffer | None = None
+        self._buffer: FrameSlot | None = None
         self.streams = SsrcTracker()
         self.packets = 0
 

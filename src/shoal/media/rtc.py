@@ -41,6 +41,15 @@ def frame_to_mono(frame: av.AudioFrame) -> Samples:
     return to_mono(np.ascontiguousarray(data, dtype="<i2").tobytes(), len(frame.layout.channels))
 
 
+async def wait_ended(track: MediaStreamTrack) -> None:
+    """Return once a received track has ended (its media is consumed elsewhere, never queued here)."""
+    try:
+        while True:
+            await track.recv()
+    except MediaStreamError:
+        pass
+
+
 async def read_audio(track: MediaStreamTrack, rate: int, deliver: Callable[[Samples], None], name: str) -> int:
     """Feed every frame of ``track`` to ``deliver`` as mono int16 at ``rate``; returns frames read."""
     frames = 0
