@@ -23,7 +23,7 @@ LIMIT_FIELDS = (
     "metadata_max_depth", "metadata_max_string", "metadata_max_bytes",
     "http_max_header_bytes", "http_max_body_bytes", "http_header_timeout_s", "http_body_timeout_s",
     "http_keepalive_timeout_s", "max_rooms", "max_peers_per_room", "room_peerless_purge_timeout_s",
-    "webhook_queue_messages",
+    "webhook_queue_messages", "webhook_reap_grace_s",
 )
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -57,6 +57,7 @@ async def limits_stats(request: Request) -> dict[str, Any]:
         "refused": shoal.refusals.counts(),
         "rooms": len(shoal.manager.rooms()),
         "purged_rooms": shoal.manager.purged_rooms,
+        "webhooks": shoal.webhooks.stats(),
     }
 
 
