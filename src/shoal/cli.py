@@ -157,6 +157,12 @@ LIMIT_OPTIONS: tuple[tuple[str, type, str, str], ...] = (
         "room_peerless_purge_timeout_s",
         "seconds a room may have no connected peer before it is deleted; 0: never",
     ),
+    (
+        "--webhook-reap-grace",
+        float,
+        "webhook_reap_grace_s",
+        "seconds a webhook URL no room uses keeps its queue and worker after its last delivery",
+    ),
 )
 
 

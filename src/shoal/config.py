@@ -81,6 +81,8 @@ class ShoalConfig:
     """Peers per room (a room's ``maxPeers`` can only lower it); one more gets 409."""
     room_peerless_purge_timeout_s: float = 3600.0
     """A room without a connected peer for this long is deleted (0: never)."""
+    webhook_reap_grace_s: float = 60.0
+    """A webhook target (URL, batching) no room uses is dropped with its worker after this long idle."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -106,6 +108,8 @@ class ShoalConfig:
             raise ValueError("--max-rooms and --max-peers-per-room must be at least 1")
         if self.room_peerless_purge_timeout_s < 0:
             raise ValueError("--room-peerless-purge-timeout must not be negative (0: never)")
+        if self.webhook_reap_grace_s <= 0:
+            raise ValueError("--webhook-reap-grace must be positive")
 
     @property
     def metadata_limits(self) -> MetadataLimits:

@@ -57,7 +57,11 @@ class Shoal:
         self.unexpected_errors = UnexpectedErrors()
         self.notifiers = NotifierHub()
         self.webhooks = WebhookDispatcher(
-            self.manager, config.webhook_secret, config.webhook_queue_messages, config.webhook_batch_window_s
+            self.manager,
+            config.webhook_secret,
+            config.webhook_queue_messages,
+            config.webhook_batch_window_s,
+            config.webhook_reap_grace_s,
         )
         # Order matters only for readability of logs: media first, then the outside world.
         self.bus.subscribe(self.router.on_event)

@@ -9,8 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from shoal.errors import ErrorKind, ShoalError
+from shoal.logtext import clip
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,24 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{location or 'body'}: {error.get('msg', 'invalid value')}"
 
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of this path answers (RFC 9110: a 405 must list them in ``Allow``).
+
+    Starlette's own 405 names only the methods of the first route whose path matched; ``/room``
+    has one route for GET and another for POST, so each method is tried against every route.
+    Only ``BaseRoute.matches`` is used: FastAPI wraps included routers in private classes.
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in METHODS
+        if any(route.matches(dict(request.scope, method=method))[0] == Match.FULL for route in routes)
+    ]
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ShoalError)
     async def _shoal(_: Request, exc: ShoalError) -> JSONResponse:
@@ -52,7 +72,12 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 404:
             return error_response(404, f"no such endpoint: {request.method} {request.url.path}")
         if exc.status_code == 405:
-            return error_response(405, f"method {request.method} not allowed on {request.url.path}")
+            allowed = allowed_methods(request)
+            response = error_response(
+                405, f"method {clip(request.method, 16)} not allowed on {clip(request.url.path, 200)}; allowed: {', '.join(allowed)}"
+            )
+            response.headers["allow"] = ", ".join(allowed)
+            return response
         return error_response(exc.status_code, str(exc.detail))
 
     @app.exception_handler(Exception)

@@ -21,7 +21,11 @@ class _Strict(BaseModel):
 class RoomConfigIn(_Strict):
     maxPeers: Annotated[StrictInt, Field(ge=0)] | None = None
     videoCodec: Literal["h264", "vp8"] | None = None
-    webhookUrl: Annotated[str, Field(pattern=r"^https?://[^/]+/.*$")] | None = None
+    webhookUrl: str | None = Field(
+        default=None,
+        description="http or https URL with a host, at most 2048 bytes, no control characters or whitespace "
+        "(checked by shoal.api.webhook_url)",
+    )
     roomType: RoomTypeName | None = None
     public: StrictBool | None = None
     batchWebhookNotifications: StrictBool | None = None

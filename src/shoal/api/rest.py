@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from shoal.api import models as m
 from shoal.api.errors import error_response
 from shoal.api.serialize import peer_json, room_json
+from shoal.api.webhook_url import check_webhook_url
 from shoal.domain.manager import PeerSpec
 from shoal.domain.model import PeerType, RoomConfig, RoomType, SubscribeMode, VideoCodec
 from shoal.errors import InvalidRequest, NotFound, NotImplementedYet
@@ -22,7 +23,7 @@ LIMIT_FIELDS = (
     "metadata_max_depth", "metadata_max_string", "metadata_max_bytes",
     "http_max_header_bytes", "http_max_body_bytes", "http_header_timeout_s", "http_body_timeout_s",
     "http_keepalive_timeout_s", "max_rooms", "max_peers_per_room", "room_peerless_purge_timeout_s",
-    "webhook_queue_messages",
+    "webhook_queue_messages", "webhook_reap_grace_s",
 )
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -56,6 +57,7 @@ async def limits_stats(request: Request) -> dict[str, Any]:
         "refused": shoal.refusals.counts(),
         "rooms": len(shoal.manager.rooms()),
         "purged_rooms": shoal.manager.purged_rooms,
+        "webhooks": shoal.webhooks.stats(),
     }
 
 
@@ -68,7 +70,13 @@ async def validate() -> Response:
 @router.post("/room", status_code=201, response_model=m.RoomCreateDetailsResponse, responses=ERRORS, tags=["room"])
 async def create_room(request: Request, config: Annotated[m.RoomConfigIn | None, Body()] = None) -> dict[str, Any]:
     config = config or m.RoomConfigIn()
-    room = shoal_of(request).manager.create_room(
+    shoal = shoal_of(request)
+    if config.webhookUrl is not None:
+        refusal = check_webhook_url(config.webhookUrl)
+        if refusal is not None:
+            shoal.refusals.note(f"webhook_url.{refusal.cause}", f"REST room webhookUrl refused: {refusal.reason}")
+            raise InvalidRequest(f"webhookUrl: {refusal.reason}")
+    room = shoal.manager.create_room(
         RoomConfig(
             max_peers=config.maxPeers or 0,
             video_codec=VideoCodec(config.videoCodec or "h264"),
