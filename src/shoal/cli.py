@@ -184,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    # httpx logs every request at INFO: one line per webhook POST. shoal's own lines say what went wrong.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     generated = not args.management_token
     options = {"management_token": args.management_token} if args.management_token else {}
     try:

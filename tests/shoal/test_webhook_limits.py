@@ -11,6 +11,8 @@ room uses any more is dropped after ``--webhook-reap-grace``. Real servers, real
 
 from __future__ import annotations
 
+import http.server
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -65,8 +67,13 @@ def post_room(server: ServerProcess, url: str) -> httpx.Response:
         ("http:///hook", "has no host", "webhook_url.invalid"),
         ("http://[::1/hook", "not a valid URL", "webhook_url.invalid"),
         ("http://xn--/hook", "not a valid URL", "webhook_url.invalid"),
+        ("http://127.0.0.1:99999/hook", "port must be within 1..65535", "webhook_url.invalid"),
+        ("http://127.0.0.1:0/hook", "port must be within 1..65535", "webhook_url.invalid"),
     ],
-    ids=["2049-bytes", "2059-utf8-bytes", "nul", "newline", "space", "ftp", "no-host", "bad-ipv6", "bad-idna"],
+    ids=[
+        "2049-bytes", "2059-utf8-bytes", "nul", "newline", "space", "ftp", "no-host", "bad-ipv6", "bad-idna",
+        "port-99999", "port-0",
+    ],
 )
 def test_a_bad_webhook_url_gets_400_and_creates_no_room(server: ServerProcess, url: str, fragment: str, cause: str) -> None:
     before = room_ids(server)
@@ -193,3 +200,32 @@ def test_limits_stats_lists_the_reap_grace_and_the_webhook_figures(reaping: Serv
     body = stats(reaping)
     assert body["limits"]["webhook_reap_grace_s"] == 0.3
     assert set(body["webhooks"]) >= {"targets", "delivered", "failed", "dropped", "raised"}
+
+
+class _Refusing(http.server.BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(400)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_receiver_that_refuses_every_notification_is_one_log_line_per_cause(reaping: ServerProcess) -> None:
+    """A dead webhook is counted per notification but logged once per cause, not twice per notification."""
+    refusing = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    threading.Thread(target=refusing.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{refusing.server_address[1]}/refusing"
+        before = webhooks(reaping)["failed"]
+        with rest(reaping) as client:
+            for _ in range(10):
+                room = create_room(reaping, webhookUrl=url)
+                assert client.delete(f"/room/{room}").status_code == 204
+        wait_until("twenty failed deliveries", lambda: webhooks(reaping)["failed"] - before >= 20)
+        log = [line for line in reaping.log_text().splitlines() if "/refusing" in line and "httpx" not in line]
+        assert len(log) == 1 and "notification not delivered (HTTP 400); giving up" in log[0], log
+    finally:
+        refusing.shutdown()

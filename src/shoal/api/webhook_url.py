@@ -4,7 +4,7 @@ The URL is client text that shoal later hands to httpx on every notification of 
 Stored unchecked, a 10 MB URL sat in every room listing and log line, and one with a NUL
 made httpx raise ``InvalidURL`` in the webhook worker on the first notification. So a room
 is created only with a URL httpx can post to: http or https, a host, no control characters
-or whitespace, at most ``MAX_WEBHOOK_URL_BYTES`` bytes of UTF-8.
+or whitespace, a port within 1..65535, at most ``MAX_WEBHOOK_URL_BYTES`` bytes of UTF-8.
 """
 
 from __future__ import annotations
@@ -45,4 +45,6 @@ def check_webhook_url(url: str) -> WebhookUrlRefusal | None:
         return WebhookUrlRefusal("invalid", f"scheme must be http or https: {clip(url)}")
     if not host:
         return WebhookUrlRefusal("invalid", f"has no host: {clip(url)}")
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        return WebhookUrlRefusal("invalid", f"port must be within 1..65535: {clip(url)}")
     return None

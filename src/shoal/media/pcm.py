@@ -68,7 +68,7 @@ class Resampler:
         frame.sample_rate = self.in_rate
         # Read the output planes in place: to_ndarray() costs a third of the call (per-frame path).
         out: list[Samples] = [
-            np.frombuffer(f.planes[0], dtype=np.int16, count=f.samples) for f in self._swr.resample(frame)
+            np.frombuffer(memoryview(f.planes[0]), dtype=np.int16, count=f.samples) for f in self._swr.resample(frame)
         ]
         if not out:
             return np.zeros(0, dtype=np.int16)

@@ -61,6 +61,8 @@ class _Target:
         self._dispatcher = dispatcher
         # Per target, so the log says which URL breaks, and the table dies with the target.
         self._raised = OnceLog(lambda text: log.error("%s", text, exc_info=True), time.monotonic)
+        self.problems = OnceLog(log.warning, time.monotonic)
+        """Failed attempts, give-ups and queue drops: a dead URL is a line per cause, not per notification."""
         self.task = asyncio.get_running_loop().create_task(self._run(), name=f"webhook {clip(self.url)}")
 
     def put(self, frame: bytes) -> None:
@@ -69,7 +71,7 @@ class _Target:
         except asyncio.QueueFull:
             self.dropped += 1
             self._dispatcher.dropped += 1
-            log.error("webhook %s: queue full; notification dropped (%d so far)", clip(self.url, 200), self.dropped)
+            self.problems.note("queue full", lambda: f"webhook {clip(self.url, 200)}: queue full; notification dropped")
 
     async def _run(self) -> None:
         while True:
@@ -87,13 +89,13 @@ class _Target:
 
     async def _deliver(self, frame: bytes) -> None:
         if not self.batched:
-            await self._dispatcher.post(self.url, frame)
+            await self._dispatcher.post(self.url, frame, self.problems)
             return
         frames = [frame]
         await asyncio.sleep(self._dispatcher.batch_window_s)
         while len(frames) < MAX_BATCH and not self.queue.empty():
             frames.append(self.queue.get_nowait())
-        await self._dispatcher.post(self.url, batch(frames))
+        await self._dispatcher.post(self.url, batch(frames), self.problems)
 
     def _raised_text(self, exc: Exception) -> str:
         return (
@@ -174,7 +176,9 @@ class WebhookDispatcher:
         self.reaped += 1
         return True
 
-    async def post(self, url: str, body: bytes) -> None:
+    async def post(self, url: str, body: bytes, problems: OnceLog) -> None:
+        """POST one body with retries; failures are logged through ``problems``, once per cause."""
+        note = problems.note
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S, follow_redirects=False)
         headers = {"content-type": "application/x-protobuf"}
@@ -194,9 +198,9 @@ class WebhookDispatcher:
                 problem = f"HTTP {response.status_code}"
                 if response.status_code < 500:
                     break  # the receiver refuses this body; retrying will not help
-            log.warning("webhook %s: attempt %d failed: %s", clip(url, 200), attempt + 1, clip(problem, 200))
+            note(f"attempt {problem[:40]}", f"webhook {clip(url, 200)}: attempt {attempt + 1} failed: {clip(problem, 200)}")
         self.failed += 1
-        log.error("webhook %s: notification not delivered (%s); giving up", clip(url, 200), clip(problem, 200))
+        note(f"gave up {problem[:40]}", f"webhook {clip(url, 200)}: notification not delivered ({clip(problem, 200)}); giving up")
 
     async def close(self) -> None:
         for target in self._targets.values():
