@@ -24,6 +24,7 @@ from shoal.refusals import Refusals
 from shoal.signaling.preauth import PreAuthGate
 from shoal.signaling.registry import SessionRegistry
 from shoal.signaling.session import UnexpectedErrors
+from shoal.tally import Tally
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,9 @@ class Shoal:
             self.refusals.note,
         )
         self._housekeeping: asyncio.Task[None] | None = None
-        self.router = MediaRouter(self.manager)
+        self.tally = Tally()
+        """Media and socket counters the hot paths bump (read by ``GET /metrics``)."""
+        self.router = MediaRouter(self.manager, self.tally)
         self.directory = EndpointDirectory(self.manager)
         self.clock = PlayoutClock()
         self.trace = PlayoutTrace(config.trace_playout) if config.trace_playout else None
