@@ -10,6 +10,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from shoal.config import ShoalConfig
+from shoal.server import Shoal
 from shoal.testing import ToneSource, WebRTCPeer
 from tests.support.agent_client import RawAgent, create_agent, create_room, rest
 from tests.support.audio import tone
@@ -207,3 +209,12 @@ async def test_participant_to_participant_audio_counts_forwarded_rtp(
     )
     # Every 20 ms packet bob heard was forwarded to him (and some more are on their way).
     assert forwarded >= heard_s * 50 * 0.9, f"{forwarded} packets forwarded, bob heard {heard_s:.2f} s"
+
+
+def test_two_servers_in_one_process_have_their_own_registries() -> None:
+    """No module-level registry: a second server would otherwise collide on every metric name."""
+    first, second = Shoal(ShoalConfig(management_token="a")), Shoal(ShoalConfig(management_token="b"))
+    first.tally.agent_frames_delivered = 7
+    texts = [server.metrics.exposition().decode() for server in (first, second)]
+    assert "shoal_agent_frames_delivered_total 7.0" in texts[0]
+    assert "shoal_agent_frames_delivered_total 0.0" in texts[1]
