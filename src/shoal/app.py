@@ -7,7 +7,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI, Response, WebSocket
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shoal import __version__
@@ -16,12 +16,15 @@ from shoal.api.body_limit import BodyLimitMiddleware
 from shoal.api.rest import router
 from shoal.auth import bearer_token, check_management_token
 from shoal.config import ShoalConfig
+from shoal.metrics import CONTENT_TYPE_LATEST
 from shoal.server import Shoal
 from shoal.signaling.ws_agent import serve_agent
 from shoal.signaling.ws_notifier import serve_notifier
 from shoal.signaling.ws_peer import serve_peer
 
 PUBLIC_PATHS = {"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+METRICS_PATH = "/metrics"
+"""Needs the management token unless ``--metrics-public``: figures reveal traffic and room counts."""
 _SLASHES = re.compile(r"/{2,}")
 
 
@@ -33,14 +36,15 @@ class EdgeMiddleware:
     even with a malformed body (``/validate`` answers 404, as Fishjam does).
     """
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, token: str, metrics_public: bool = False) -> None:
         self._app = app
         self._token = token
+        self._public = PUBLIC_PATHS | {METRICS_PATH} if metrics_public else PUBLIC_PATHS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket") and "//" in scope["path"]:
             scope = dict(scope, path=_SLASHES.sub("/", scope["path"]))
-        if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS:
+        if scope["type"] == "http" and scope["path"] not in self._public:
             header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
             presented = bearer_token(header)
             if not check_management_token(self._token, presented):
@@ -80,6 +84,11 @@ def create_app(config: ShoalConfig) -> FastAPI:
     api_errors.install(app)
     app.include_router(router)
 
+    @app.get(METRICS_PATH, include_in_schema=False)
+    async def metrics() -> Response:
+        # On the event loop, not in a worker thread: the collector reads live rooms and queues.
+        return Response(shoal.metrics.exposition(), headers={"content-type": CONTENT_TYPE_LATEST})
+
     @app.websocket("/socket/agent/websocket")
     async def agent_socket(ws: WebSocket) -> None:
         await serve_agent(ws, shoal)
@@ -99,5 +108,5 @@ def create_app(config: ShoalConfig) -> FastAPI:
         timeout_s=config.http_body_timeout_s,
         report=shoal.refusals.note,
     )
-    app.add_middleware(EdgeMiddleware, token=config.management_token)
+    app.add_middleware(EdgeMiddleware, token=config.management_token, metrics_public=config.metrics_public)
     return app

@@ -76,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
         default=float(env("SHOAL_ICE_CONNECT_TIMEOUT", "30")),
         help="seconds a WebRTC peer's media connection may take to come up [SHOAL_ICE_CONNECT_TIMEOUT]",
     )
+    serve.add_argument(
+        "--metrics-public",
+        action="store_true",
+        default=env("SHOAL_METRICS_PUBLIC", "").lower() in ("1", "true", "yes"),
+        help="serve GET /metrics without the management token [SHOAL_METRICS_PUBLIC]",
+    )
     _network_options(serve)
     _limit_options(serve)
     serve.add_argument("--trace-playout", default=env("SHOAL_TRACE_PLAYOUT"), help=argparse.SUPPRESS)
@@ -211,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             ice_credential=args.ice_credential,
             turn_secret=args.turn_secret,
             turn_ttl_s=args.turn_ttl,
+            metrics_public=args.metrics_public,
             **_limit_config(args),  # type: ignore[arg-type]
             **options,
         )

@@ -56,6 +56,8 @@ class ShoalConfig:
     turn_secret: str | None = None
     """coturn ``static-auth-secret``: time-limited TURN credentials per peer (exclusive with static ones)."""
     turn_ttl_s: int = DEFAULT_TURN_TTL_S
+    metrics_public: bool = False
+    """``GET /metrics`` answers without the management token (for a scraper on a trusted network)."""
     debug_fault_marker: str | None = None
     """Tests only: a socket frame containing this text makes its handler raise, to exercise the crash path."""
     # limits against untrusted clients (issue 10) ----------------------------------------

@@ -17,6 +17,7 @@ from shoal.endpoints.routing import MediaRouter
 from shoal.media import aiortc_seam
 from shoal.media.clock import PlayoutClock
 from shoal.media.trace import PlayoutTrace
+from shoal.metrics import ServerMetrics
 from shoal.net.network import RtcNetwork
 from shoal.notify.hub import NotifierHub
 from shoal.notify.webhooks import WebhookDispatcher
@@ -24,6 +25,7 @@ from shoal.refusals import Refusals
 from shoal.signaling.preauth import PreAuthGate
 from shoal.signaling.registry import SessionRegistry
 from shoal.signaling.session import UnexpectedErrors
+from shoal.tally import Tally
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,9 @@ class Shoal:
             self.refusals.note,
         )
         self._housekeeping: asyncio.Task[None] | None = None
-        self.router = MediaRouter(self.manager)
+        self.tally = Tally()
+        """Media and socket counters the hot paths bump (read by ``GET /metrics``)."""
+        self.router = MediaRouter(self.manager, self.tally)
         self.directory = EndpointDirectory(self.manager)
         self.clock = PlayoutClock()
         self.trace = PlayoutTrace(config.trace_playout) if config.trace_playout else None
@@ -69,9 +73,11 @@ class Shoal:
         self.bus.subscribe(self.sessions.on_event)
         self.bus.subscribe(self.notifiers.on_event)
         self.bus.subscribe(self.webhooks.on_event)
+        self.metrics = ServerMetrics(self)
 
     async def start(self) -> None:
         await self.rtc.start()
+        self.metrics.loop_lag.start()
         self._housekeeping = asyncio.get_running_loop().create_task(self._sweep(), name="housekeeping")
 
     async def _sweep(self) -> None:
@@ -91,6 +97,7 @@ class Shoal:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             await asyncio.gather(self._housekeeping, return_exceptions=True)
+        await self.metrics.loop_lag.close()
         await self.rtc.close()
         await self.clock.close()
         await self.webhooks.close()

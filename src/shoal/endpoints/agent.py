@@ -71,6 +71,7 @@ class AgentEndpoint:
         self.connection = connection
         self._manager = manager
         self._router = router
+        self._tally = router.tally
         self._clock = clock
         self._outbox = outbox
         self._playout_max_seconds = playout_max_seconds
@@ -83,6 +84,7 @@ class AgentEndpoint:
     # receiving -------------------------------------------------------------------------
 
     def deliver(self, frame: bytes) -> None:
+        self._tally.agent_frames_delivered += 1
         self._outbox.put(frame)
 
     def subscribe(self, track: Track, fanout: TrackFanout) -> None:
@@ -170,9 +172,9 @@ class AgentEndpoint:
         name = f"{self.peer_id}/{event.track_id}"
         if event.encoding == "pcm16":
             fmt = PcmFormat(event.sample_rate, event.channels)
-            playout = PcmPlayout(fmt, self._playout_max_seconds, name)
+            playout = PcmPlayout(fmt, self._playout_max_seconds, name, self._tally)
         else:
-            playout = OpusPlayout(self._playout_max_seconds, name)
+            playout = OpusPlayout(self._playout_max_seconds, name, self._tally)
         track = Track(event.track_id, self.peer_id, TrackKind.AUDIO, parse_metadata(event.metadata_json))
         wrap = proto.TrackDataWrap(self.peer_id, track.id, TrackKind.AUDIO, track.metadata_json)
         fanout = TrackFanout(playout.source_rate, wrap)

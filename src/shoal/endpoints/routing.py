@@ -18,6 +18,7 @@ from shoal.domain import events as ev
 from shoal.domain.manager import RoomManager
 from shoal.domain.model import Track
 from shoal.media.fanout import TrackFanout
+from shoal.tally import Tally
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,10 @@ class MediaRouter:
     publication, so a refused request never undoes what it did not do.
     """
 
-    def __init__(self, manager: RoomManager) -> None:
+    def __init__(self, manager: RoomManager, tally: Tally | None = None) -> None:
         self._manager = manager
+        self.tally = tally if tally is not None else Tally()
+        """The server's media counters; the endpoints the router links bump them (``GET /metrics``)."""
         self._publications: dict[TrackKey, _Publication] = {}
         self._receivers: dict[str, Receiver] = {}
 

@@ -506,7 +506,7 @@ class WebRTCEndpoint:
             free.remove(transceiver)
             name = f"{self.peer_id}<-{outbound.track.id}"
             if outbound.fanout.forwards_rtp:  # a participant's track: forward its RTP
-                forwarder = RtpForwarder(transceiver.sender, name, outbound.fanout.request_keyframe)
+                forwarder = RtpForwarder(transceiver.sender, name, outbound.fanout.request_keyframe, self._router.tally)
                 forwarder.install()
                 outbound.forwarder = forwarder
                 outbound.fanout.attach(self._sink_key, RtpOut(), forwarder.put)
@@ -541,10 +541,11 @@ class WebRTCEndpoint:
                 fanout.deliver_rtp,
                 lambda: fanout.needs_pcm,
                 lambda: InlineOpusDecoder(fanout.deliver, stats),
+                tally=self._router.tally,
             )
         else:
             codec_name = CODEC_NAMES[self._manager.room(self.room_id).config.video_codec]
-            requester = KeyframeRequester(receiver, lambda: tap.ssrc)  # the tap follows
+            requester = KeyframeRequester(receiver, lambda: tap.ssrc, tally=self._router.tally)  # the tap follows
             fanout = TrackFanout(OPUS_RATE, _no_wrap, upstream=requester)
             inbound.snapshots = fanout.snapshots = VideoSnapshots(name, fanout.request_keyframe)
             tap = RtpTap(
@@ -552,6 +553,7 @@ class WebRTCEndpoint:
                 inbound.snapshots.decode_wanted,
                 lambda: JitterBuffer(capacity=VIDEO_JITTER_CAPACITY, is_video=True),
                 lambda packet: keyframe_start(codec_name, packet.payload),
+                tally=self._router.tally,
             )
         if not seam.install_tap(receiver, tap):
             log.error("%s: cannot forward: aiortc's receiver has no jitter buffer where expected", name)

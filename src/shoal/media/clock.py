@@ -51,6 +51,10 @@ class PlayoutClock:
     def remove(self, player: Player) -> None:
         self._players.pop(id(player), None)
 
+    def queued_seconds(self) -> float:
+        """Audio waiting in the active players (``GET /metrics``); an idle player has none queued."""
+        return sum(getattr(player, "queued_seconds", 0.0) for player in self._players.values())
+
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()

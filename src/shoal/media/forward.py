@@ -36,6 +36,7 @@ from shoal.media import aiortc_seam as seam
 from shoal.media.keyframes import keyframe_start
 from shoal.media.munger import RtpMunger, SendHistory
 from shoal.media.ssrc import Arrival, SsrcTracker
+from shoal.tally import Tally
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,10 @@ class RtpTap:
         decode_wanted: Callable[[], bool],
         make_buffer: Callable[[], FrameSlot],
         decodable_start: Callable[[RtpPacket], bool] = lambda packet: True,
+        tally: Tally | None = None,
     ) -> None:
         self._deliver = deliver
+        self._tally = tally if tally is not None else Tally()
         self._decode_wanted = decode_wanted
         self._make_buffer = make_buffer
         self._decodable_start = decodable_start
@@ -98,11 +101,13 @@ class RtpTap:
         if arrival is Arrival.STALE:
             # A late packet of a replaced stream: passing it on would restart every
             # forwarder (and a video receiver's wait for a keyframe) twice.
+            self._tally.rtp_dropped_late += 1
             return False, None
         if arrival is Arrival.NEW:
             # aiortc's jitter buffer would compare the new stream's numbers with the old one's.
             self._buffer = None
         self.packets += 1
+        self._tally.rtp_received += 1
         try:
             self._deliver(packet)
         except Exception:
@@ -124,8 +129,11 @@ class KeyframeRequester:
     them all, so requests within the interval are dropped (the encoder is busy making it).
     """
 
-    def __init__(self, receiver: Any, ssrc: Callable[[], int | None], min_interval: float = 0.3) -> None:
+    def __init__(
+        self, receiver: Any, ssrc: Callable[[], int | None], min_interval: float = 0.3, tally: Tally | None = None
+    ) -> None:
         self._receiver = receiver
+        self._tally = tally if tally is not None else Tally()
         self._ssrc = ssrc
         self._min_interval = min_interval
         self._loop = asyncio.get_running_loop()
@@ -139,6 +147,7 @@ class KeyframeRequester:
             return
         self._last = now
         self.sent += 1
+        self._tally.keyframe_requests_sent += 1
         self._loop.create_task(seam.request_keyframe(self._receiver, ssrc))
 
 
@@ -162,8 +171,11 @@ class IdleTrack(MediaStreamTrack):
 class RtpForwarder:
     """One published track → one receiver's m-line."""
 
-    def __init__(self, sender: RTCRtpSender, name: str, request_keyframe: Callable[[], None]) -> None:
+    def __init__(
+        self, sender: RTCRtpSender, name: str, request_keyframe: Callable[[], None], tally: Tally | None = None
+    ) -> None:
         self.kind = sender.kind
+        self._tally = tally if tally is not None else Tally()
         self.name = name
         self._sender = sender
         self._request_keyframe = request_keyframe
@@ -269,6 +281,7 @@ class RtpForwarder:
         if len(self._queue) >= self._queue_max:
             self._queue.popleft()
             self.dropped += 1
+            self._tally.rtp_dropped_overload += 1
         self._queue.append(out.serialize(self._extensions))
         self._note_sent(out, ntp)
         self._wake.set()
@@ -291,6 +304,7 @@ class RtpForwarder:
             packet = wrap_rtx(packet, self._rtx_payload_type, self._rtx_seq, self._rtx_ssrc)
             self._rtx_seq = uint16_add(self._rtx_seq, 1)
         self.retransmitted += 1
+        self._tally.rtp_retransmitted += 1
         try:
             await seam.send_rtp(self._sender, packet.serialize(self._extensions))
         except ConnectionError:
@@ -299,6 +313,7 @@ class RtpForwarder:
     def keyframe_requested(self) -> None:
         """The receiver sent PLI or FIR: only the publisher can produce a keyframe."""
         self.keyframe_requests += 1
+        self._tally.keyframe_requests_received += 1
         self._request_keyframe()
 
     # sending ---------------------------------------------------------------------------
@@ -318,6 +333,7 @@ class RtpForwarder:
     def _note_sent(self, packet: RtpPacket, ntp_time: int) -> None:
         """Keep aiortc's sender reports truthful (receivers use them for lip sync and stats)."""
         self.forwarded += 1
+        self._tally.rtp_forwarded += 1
         seam.note_sent(self._sender, ntp_time, packet.timestamp, len(packet.payload))
 
     def close(self) -> None:

@@ -41,6 +41,10 @@ class OutgoingAudio:
         self._done = False
         self._last_push = 0.0
 
+    @property
+    def queued_seconds(self) -> float:
+        return self.playout.queued_seconds
+
     def push(self, data: bytes) -> None:
         """Queue a chunk; raises ValueError if it is malformed for the track's encoding."""
         if self._done or self._finishing:

@@ -24,6 +24,7 @@ import numpy as np
 
 from shoal.media.opus import OPUS_RATE, OpusDecoder, packet_samples
 from shoal.media.pcm import PcmFormat, Samples, to_mono
+from shoal.tally import Tally
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,11 @@ class PlayoutStats:
 class PcmPlayout:
     """Queued s16le PCM of one track (mono or stereo, any rate); emits mono frames."""
 
-    def __init__(self, fmt: PcmFormat, max_seconds: float = DEFAULT_MAX_SECONDS, name: str = "") -> None:
+    def __init__(
+        self, fmt: PcmFormat, max_seconds: float = DEFAULT_MAX_SECONDS, name: str = "", tally: Tally | None = None
+    ) -> None:
         self.fmt = fmt
+        self._tally = tally if tally is not None else Tally()
         self.source_rate = fmt.sample_rate
         self.name = name
         self.stats = PlayoutStats()
@@ -81,6 +85,7 @@ class PcmPlayout:
         self._skip = (-dropped) % self.fmt.sample_bytes
         self.stats.overflow_dropped_seconds += self._seconds(dropped)
         self.stats.overflow_dropped_chunks += 1
+        self._tally.playout_dropped_chunks += 1
         if not self._overflowing:
             self._overflowing = True
             log.warning(
@@ -101,6 +106,7 @@ class PcmPlayout:
         else:
             return None
         self.stats.played_frames += 1
+        self._tally.playout_frames_played += 1
         return to_mono(frame, self.fmt.channels)
 
     def clear(self) -> None:
@@ -116,8 +122,9 @@ class PcmPlayout:
 class OpusPlayout:
     """Queued Opus packets of one track; decoded one frame at a time at playout."""
 
-    def __init__(self, max_seconds: float = DEFAULT_MAX_SECONDS, name: str = "") -> None:
+    def __init__(self, max_seconds: float = DEFAULT_MAX_SECONDS, name: str = "", tally: Tally | None = None) -> None:
         self.source_rate = OPUS_RATE
+        self._tally = tally if tally is not None else Tally()
         self.name = name
         self.stats = PlayoutStats()
         self._max_samples = int(max_seconds * OPUS_RATE)
@@ -138,6 +145,7 @@ class OpusPlayout:
         if self._queued_samples + samples > self._max_samples:
             self.stats.overflow_dropped_seconds += samples / OPUS_RATE
             self.stats.overflow_dropped_chunks += 1
+            self._tally.playout_dropped_chunks += 1
             if not self._overflowing:
                 self._overflowing = True
                 log.warning("track %s: playout queue full; dropping incoming Opus packets", self.name)
@@ -155,6 +163,7 @@ class OpusPlayout:
                 decoded = self._decoder.decode(packet)
             except Exception:  # a packet libopus rejects is skipped, not fatal
                 self.stats.malformed_chunks += 1
+                self._tally.playout_malformed += 1
                 if self.stats.malformed_chunks == 1:  # a broken encoder sends many: say it once
                     log.warning("track %s: libopus could not decode a packet; skipped (later ones are "
                                 "counted, reported when the track ends)", self.name)
@@ -168,6 +177,7 @@ class OpusPlayout:
         else:
             return None
         self.stats.played_frames += 1
+        self._tally.playout_frames_played += 1
         return frame
 
     def clear(self) -> None:

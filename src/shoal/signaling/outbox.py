@@ -16,6 +16,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
+from shoal.tally import Tally
+
 log = logging.getLogger(__name__)
 
 
@@ -24,7 +26,11 @@ class OutboxOverflow(Exception):
 
 
 class Outbox:
-    def __init__(self, limit: int, policy: Literal["drop_oldest", "close"], name: str) -> None:
+    def __init__(
+        self, limit: int, policy: Literal["drop_oldest", "close"], name: str, tally: Tally | None = None
+    ) -> None:
+        """``tally``: where a ``drop_oldest`` outbox (an agent's) also counts its drops."""
+        self._tally = tally
         self._queue: deque[bytes] = deque()
         self._limit = limit
         self._policy = policy
@@ -48,6 +54,8 @@ class Outbox:
                 return
             self._queue.popleft()
             self.dropped += 1
+            if self._tally is not None:
+                self._tally.agent_outbox_dropped += 1
             if self.dropped == 1 or self.dropped % 500 == 0:
                 log.warning("%s: client is not keeping up; %d old frames dropped so far", self._name, self.dropped)
         self._queue.append(frame)

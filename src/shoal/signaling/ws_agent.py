@@ -40,7 +40,9 @@ class _AgentSocket:
         return None if peer.type is PeerType.AGENT else f"token belongs to a {peer.type.value} peer, not an agent"
 
     def outbox(self, peer: Peer) -> Outbox:
-        outbox = Outbox(self._shoal.config.agent_outbox_messages, "drop_oldest", f"agent {peer.id}")
+        outbox = Outbox(
+            self._shoal.config.agent_outbox_messages, "drop_oldest", f"agent {peer.id}", self._shoal.tally
+        )
         outbox.put(self._codec.accept_auth())
         return outbox
 

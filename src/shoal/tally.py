@@ -1,0 +1,41 @@
+"""Tally: the plain integer counters the media and socket hot paths bump, one per server.
+
+Objects such as a forwarder or an agent's playout queue live for one call; their own
+counters (logged when they end) vanish with them, but a Prometheus counter must never go
+down. So each bumps the server's ``Tally`` as well — one ``+= 1`` on an attribute, no
+lock, no library call — and ``GET /metrics`` (``shoal.metrics``) reads it at scrape time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Tally:
+    # RTP from WebRTC publishers to WebRTC receivers (the SFU path, shoal.media.forward)
+    rtp_received: int = 0
+    """Packets taken from publishers (after SRTP and RTX unwrapping)."""
+    rtp_forwarded: int = 0
+    """Packets rewritten and queued for a receiver."""
+    rtp_retransmitted: int = 0
+    """Packets resent from the history on a receiver's NACK."""
+    rtp_dropped_overload: int = 0
+    """Packets dropped from a full per-receiver send queue (the event loop is far behind)."""
+    rtp_dropped_late: int = 0
+    """Late packets of a publisher's replaced stream, not forwarded."""
+    keyframe_requests_received: int = 0
+    """PLI/FIR from receivers."""
+    keyframe_requests_sent: int = 0
+    """PLI sent to publishers (after rate limiting)."""
+    # agents (shoal.endpoints.agent, shoal.media.playout, shoal.signaling.outbox)
+    agent_frames_delivered: int = 0
+    """20 ms audio frames (``TrackData``) queued to agents' sockets."""
+    agent_outbox_dropped: int = 0
+    """Frames dropped, oldest first, because an agent read too slowly."""
+    playout_frames_played: int = 0
+    """20 ms frames of agents' outgoing tracks played out."""
+    playout_dropped_chunks: int = 0
+    """Chunks (or Opus packets) of agent audio tail-dropped from a full playout queue."""
+    playout_malformed: int = 0
+    """Opus packets from agents that libopus could not decode."""
