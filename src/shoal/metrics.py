@@ -93,6 +93,11 @@ class ShoalCollector(Collector):
         keyframes.add_metric(["to_publishers"], tally.keyframe_requests_sent)
         yield keyframes
         yield CounterMetricFamily(
+            "shoal_participant_audio_frames_decoded",
+            "Opus frames of participants decoded (once per track, whatever the number of agents).",
+            tally.participant_audio_frames,
+        )
+        yield CounterMetricFamily(
             "shoal_agent_frames_delivered", "20 ms audio frames (TrackData) queued to agents.", tally.agent_frames_delivered
         )
         yield CounterMetricFamily(
@@ -114,6 +119,9 @@ class ShoalCollector(Collector):
         )
         family.add_metric(["rtp_send_queue", "overload"], tally.rtp_dropped_overload)
         family.add_metric(["rtp_receive", "late"], tally.rtp_dropped_late)
+        family.add_metric(["participant_audio", "late"], tally.participant_audio_late)
+        family.add_metric(["participant_audio", "lost"], tally.participant_audio_lost)
+        family.add_metric(["participant_audio", "malformed"], tally.participant_audio_malformed)
         family.add_metric(["agent_outbox", "queue_full"], tally.agent_outbox_dropped)
         family.add_metric(["agent_playout", "queue_full"], tally.playout_dropped_chunks)
         family.add_metric(["agent_playout", "malformed"], tally.playout_malformed)

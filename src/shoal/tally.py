@@ -28,6 +28,15 @@ class Tally:
     """PLI/FIR from receivers."""
     keyframe_requests_sent: int = 0
     """PLI sent to publishers (after rate limiting)."""
+    # participants' audio decoded for agents (shoal.media.opus_in)
+    participant_audio_frames: int = 0
+    """Opus frames of participants decoded as they arrived."""
+    participant_audio_late: int = 0
+    """Duplicate or reordered packets dropped: decoding them would put old audio after new."""
+    participant_audio_lost: int = 0
+    """Packets missing from the sequence (never arrived)."""
+    participant_audio_malformed: int = 0
+    """Payloads libopus could not decode."""
     # agents (shoal.endpoints.agent, shoal.media.playout, shoal.signaling.outbox)
     agent_frames_delivered: int = 0
     """20 ms audio frames (``TrackData``) queued to agents' sockets."""

@@ -23,7 +23,7 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 EXPECTED = {
     "shoal_rooms", "shoal_peers", "shoal_tracks",
     "shoal_rtp_packets_received", "shoal_rtp_packets_forwarded", "shoal_rtp_retransmissions",
-    "shoal_keyframe_requests", "shoal_agent_frames_delivered", "shoal_agent_frames_played",
+    "shoal_keyframe_requests", "shoal_participant_audio_frames_decoded", "shoal_agent_frames_delivered", "shoal_agent_frames_played",
     "shoal_agent_playout_queue_seconds", "shoal_dropped", "shoal_refusals",
     "shoal_webhook_deliveries", "shoal_webhook_failures", "shoal_event_loop_lag_seconds",
     "process_cpu_seconds", "process_resident_memory_bytes",
@@ -149,6 +149,10 @@ async def test_participant_audio_to_an_agent_counts_the_frames_it_received(
     assert abs(delivered - received) <= 2, f"{delivered} frames counted, the agent received {received}"
     rtp = value(after, "shoal_rtp_packets_received_total") - value(before, "shoal_rtp_packets_received_total")
     assert rtp >= received * 0.9, f"{rtp} RTP packets for {received} 20 ms frames"
+    decoded = value(after, "shoal_participant_audio_frames_decoded_total") - value(
+        before, "shoal_participant_audio_frames_decoded_total"
+    )
+    assert abs(decoded - received) <= 2, f"{decoded} frames decoded, the agent received {received}"
     await agent.close()
 
 

@@ -540,7 +540,7 @@ class WebRTCEndpoint:
             tap = RtpTap(
                 fanout.deliver_rtp,
                 lambda: fanout.needs_pcm,
-                lambda: InlineOpusDecoder(fanout.deliver, stats),
+                lambda: InlineOpusDecoder(fanout.deliver, stats, self._router.tally),
                 tally=self._router.tally,
             )
         else:

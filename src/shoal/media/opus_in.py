@@ -26,6 +26,7 @@ import av
 import numpy as np
 
 from shoal.media.pcm import Samples
+from shoal.tally import Tally
 
 RESYNC_AFTER = 50
 """Consecutive "late" packets (1 s of audio) after which the sequence is taken as restarted."""
@@ -47,9 +48,10 @@ class InlineOpusDecoder:
     capacity = 0
     """Frames held back (none); ``RtpTap.capacity`` reports it."""
 
-    def __init__(self, deliver: Callable[[Samples], None], stats: InboundAudioStats) -> None:
+    def __init__(self, deliver: Callable[[Samples], None], stats: InboundAudioStats, tally: Tally | None = None) -> None:
         self._deliver = deliver
         self._stats = stats
+        self._tally = tally if tally is not None else Tally()
         self._codec: Any = av.CodecContext.create("libopus", "r")
         self._codec.layout = "mono"  # libopus downmixes a stereo stream itself, cheaper than after
         self._codec.sample_rate = 48000
@@ -64,10 +66,12 @@ class InlineOpusDecoder:
             frames = self._codec.decode(av.Packet(packet.payload))
         except (av.FFmpegError, ValueError):
             self._stats.malformed += 1
+            self._tally.participant_audio_malformed += 1
             return False, None
         for frame in frames:
             samples: Samples = np.frombuffer(frame.planes[0], dtype=np.int16, count=frame.samples)
             self._stats.frames += 1
+            self._tally.participant_audio_frames += 1
             self._deliver(samples)
         return False, None
 
@@ -79,9 +83,11 @@ class InlineOpusDecoder:
                 self._behind += 1
                 if self._behind < RESYNC_AFTER:
                     self._stats.late += 1
+                    self._tally.participant_audio_late += 1
                     return False
             elif ahead > 1:
                 self._stats.lost += ahead - 1
+                self._tally.participant_audio_lost += ahead - 1
         self._newest = sequence
         self._behind = 0
         return True
