@@ -12,7 +12,7 @@ import uvicorn
 from shoal.api.http_protocol import HttpLimits, protocol_class
 from shoal.app import create_app
 from shoal.config import ShoalConfig
-from shoal.net.aioice_seam import SeamError
+from shoal.seam import SeamError
 
 log = logging.getLogger("shoal")
 

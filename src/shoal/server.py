@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from shoal import seam
 from shoal.bus import EventBus
 from shoal.config import ShoalConfig
 from shoal.domain.manager import RoomLimits, RoomManager
 from shoal.endpoints.directory import EndpointDirectory
 from shoal.endpoints.routing import MediaRouter
-from shoal.media import aiortc_seam
 from shoal.media.clock import PlayoutClock
 from shoal.media.trace import PlayoutTrace
 from shoal.metrics import ServerMetrics
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 class Shoal:
     def __init__(self, config: ShoalConfig) -> None:
-        aiortc_seam.check_internals()  # fail now, naming what changed, not mid-call
+        seam.check_internals()  # fail now, naming what changed, not mid-call
         self.config = config
         self.refusals = Refusals()
         """Every request refused for going over a limit (``GET /limits/stats``)."""

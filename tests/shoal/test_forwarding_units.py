@@ -176,15 +176,15 @@ def test_the_media_seam_accepts_the_installed_aiortc_and_names_an_internal_that_
     """A changed aiortc must stop the server at start-up, naming what changed, not break forwarding mid-call."""
     from aiortc import RTCDtlsTransport, RTCRtpReceiver
 
-    from shoal.media import aiortc_seam
-    from shoal.net.aioice_seam import SeamError
+    from shoal import seam
+    from shoal.seam import SeamError
 
-    aiortc_seam.check_internals()
+    seam.check_internals()
     # Where no event loop is current (a thread; the CLI before uvicorn starts its loop):
     # aiortc's constructors call asyncio.get_event_loop(), which raised there.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(aiortc_seam.check_internals).result()
+        pool.submit(seam.check_internals).result()
     monkeypatch.delattr(RTCDtlsTransport, "_send_rtp")
     monkeypatch.delattr(RTCRtpReceiver, "_send_rtcp_pli")
     with pytest.raises(SeamError, match=r"RTCDtlsTransport._send_rtp\(\); RTCRtpReceiver._send_rtcp_pli\(\)"):
-        aiortc_seam.check_internals()
+        seam.check_internals()

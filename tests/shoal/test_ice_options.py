@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from shoal.net.aioice_seam import turn_allocate
+from shoal.net.gathering import turn_allocate
 from shoal.testing import ToneSource, WebRTCPeer
 from tests.shoal.ice_support import free_udp_port, free_udp_range, rtc_stats, udp_sockets_of
 from tests.shoal.test_ice_single_port import agent_hears, candidate_ports

@@ -25,7 +25,8 @@ import pytest
 
 from shoal.config import ShoalConfig
 from shoal.net.addresses import PortRange, parse_port_range, select_addresses, validate_public_ip
-from shoal.net.aioice_seam import (
+from shoal.net.demux import Address, DemuxTable, Drop, OnceLog, StunInfo, inspect_stun
+from shoal.net.gathering import (
     REBIND_SILENCE_S,
     GatherPlan,
     NetStats,
@@ -36,7 +37,6 @@ from shoal.net.aioice_seam import (
     bind_udp,
     should_follow,
 )
-from shoal.net.demux import Address, DemuxTable, Drop, OnceLog, StunInfo, inspect_stun
 from shoal.net.iceservers import IcePolicy, IceServerEntry, parse_ice_url, turn_rest_credentials
 
 # --- addresses -------------------------------------------------------------------------
@@ -431,12 +431,12 @@ def test_the_seam_accepts_the_installed_libraries_and_names_an_internal_that_cha
     """Fails if a changed aioice would only break calls later instead of stopping start-up."""
     import aioice
 
-    from shoal.net import aioice_seam
+    from shoal import seam
 
-    aioice_seam.check_internals()
+    seam.check_internals()
     monkeypatch.delattr(aioice.Connection, "_find_pair")
-    with pytest.raises(aioice_seam.SeamError, match=r"aioice.Connection._find_pair\(protocol, remote_candidate\)"):
-        aioice_seam.check_internals()
+    with pytest.raises(seam.SeamError, match=r"aioice.Connection._find_pair\(protocol, remote_candidate\)"):
+        seam.check_internals()
 
 
 # --- the shared socket, driven without the network ----------------------------------------------

@@ -44,15 +44,15 @@ from aiortc import (
 from aiortc.codecs import is_rtx
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamTrack
-from aiortc.sdp import candidate_from_sdp
+from aiortc.sdp import SessionDescription, candidate_from_sdp
 
+from shoal import seam
 from shoal.domain.manager import RoomManager
 from shoal.domain.model import AUDIO_ONLY_ROOM_TYPES, Peer, PeerType, Track, TrackKind, VideoCodec
 from shoal.endpoints.agent import parse_metadata
 from shoal.endpoints.offer_errors import COULD_NOT_APPLY, offer_refusal, offer_structure_problem
 from shoal.endpoints.routing import MediaRouter
 from shoal.errors import ShoalError
-from shoal.media import aiortc_seam as seam
 from shoal.media.fanout import OpusOut, RtpOut, TrackFanout
 from shoal.media.forward import KeyframeRequester, RtpForwarder, RtpTap
 from shoal.media.keyframes import keyframe_start
@@ -376,16 +376,15 @@ class WebRTCEndpoint:
         self._check_ice_restart(offer.sdp)
         pc = self._pc or self._create_peer_connection()
         try:
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
+            narrowed, rejected = self._narrow_offer(offer.sdp)
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=narrowed, type="offer"))
         except Exception as exc:  # aiortc raises ValueError, OperationError, AttributeError, ... for bad SDP
             reason = offer_refusal(exc)
             # The details stay here: aiortc's text means nothing to a client and tells it about our internals.
             log.warning("peer %s: SDP offer refused (%s): %s: %.200s", self.peer_id, reason, type(exc).__name__, exc,
                         exc_info=reason == COULD_NOT_APPLY)
             return ProtocolError(CLOSE_INVALID_DATA, f"invalid SDP offer: {reason}")
-        # Before any other await: aiortc has reset every m-line's codecs to the offer's list,
-        # and the connect task it scheduled reads them the moment we yield.
-        self._restrict_codecs(pc)
+        self._reject_mlines(pc, rejected)  # before any other await: aiortc's connect task runs when we yield
         self._remote_set = True
         for candidate in self._candidates:
             await self._apply_candidate(candidate)
@@ -440,31 +439,43 @@ class WebRTCEndpoint:
                 "peer must reconnect", self.peer_id,
             )
 
-    def _restrict_codecs(self, pc: RTCPeerConnection) -> None:
-        """Opus for audio and the room's codec for video, so RTP can be forwarded as it is.
+    def _narrow_offer(self, offer_sdp: str) -> tuple[str, list[tuple[str, str, str]]]:
+        """The offer cut down to Opus for audio and the room's codec for video, so RTP is forwarded as it is.
 
-        A video m-line without the room's codec, or any video m-line in an audio-only room,
-        is answered ``inactive`` and never becomes a track.
+        Editing the offer (not aiortc's transceivers) makes aiortc negotiate and answer only
+        those codecs. An m-line without the codec, or any video m-line in an audio-only room,
+        is left as offered and returned as (mid, kind, why) to be answered ``inactive``.
         """
         config = self._manager.room(self.room_id).config
-        for transceiver in pc.getTransceivers():
-            if transceiver.mid is None or transceiver.mid in self._rejected_mids:
+        keep: dict[int, list[int]] = {}
+        rejected: list[tuple[str, str, str]] = []
+        for index, media in enumerate(SessionDescription.parse(offer_sdp).media):
+            mid = media.rtp.muxId
+            if media.kind not in ("audio", "video") or not mid or mid in self._rejected_mids:
                 continue
-            if transceiver.kind == "audio":
-                keep = only_codec(seam.transceiver_codecs(transceiver), "OPUS")
-                why = "no Opus"
+            if media.kind == "audio":
+                name, why = "OPUS", "no Opus"
             elif config.room_type in AUDIO_ONLY_ROOM_TYPES:
-                keep, why = [], f"the room is {config.room_type.value}"
+                name, why = "", f"the room is {config.room_type.value}"
             else:
-                keep = only_codec(seam.transceiver_codecs(transceiver), CODEC_NAMES[config.video_codec])
-                why = f"no {CODEC_NAMES[config.video_codec]} (the room's video codec)"
-            if keep:
-                seam.set_transceiver_codecs(transceiver, keep)
+                name = CODEC_NAMES[config.video_codec]
+                why = f"no {name} (the room's video codec)"
+            codecs = only_codec(seam.common_codecs(media.kind, media.rtp.codecs), name) if name else []
+            if codecs:
+                keep[index] = [c.payloadType for c in codecs if c.payloadType is not None]
+            else:
+                rejected.append((mid, media.kind, why))
+        return keep_payload_types(offer_sdp, keep), rejected
+
+    def _reject_mlines(self, pc: RTCPeerConnection, rejected: list[tuple[str, str, str]]) -> None:
+        by_mid = {t.mid: t for t in pc.getTransceivers() if t.mid is not None}
+        for mid, kind, why in rejected:
+            transceiver = by_mid.get(mid)
+            if transceiver is None:
                 continue
-            self._rejected_mids.add(transceiver.mid)
+            self._rejected_mids.add(mid)
             transceiver.direction = "inactive"
-            log.warning("peer %s: %s m-line %s rejected (answered inactive): %s",
-                        self.peer_id, transceiver.kind, transceiver.mid, why)
+            log.warning("peer %s: %s m-line %s rejected (answered inactive): %s", self.peer_id, kind, mid, why)
 
     def _reconcile_inbound(
         self, pc: RTCPeerConnection, offer: proto.SdpOffer
@@ -728,6 +739,39 @@ def only_codec(codecs: list[RTCRtpCodecParameters], name: str) -> list[RTCRtpCod
     types = {c.payloadType for c in primary}
     rtx = [c for c in codecs if is_rtx(c) and c.parameters.get("apt") in types]
     return primary + rtx if primary else []
+
+
+def keep_payload_types(offer_sdp: str, keep: dict[int, list[int]]) -> str:
+    """``offer_sdp`` with m-line ``i`` of ``keep`` offering only those payload types, in that order.
+
+    The m= line's list and the a=rtpmap/fmtp/rtcp-fb lines of the others are dropped; the
+    kept a=rtpmap lines are put in ``keep``'s order (aiortc takes the order from them).
+    """
+    newline = "\r\n" if "\r\n" in offer_sdp else "\n"
+    sections: list[list[str]] = [[]]
+    for line in offer_sdp.replace("\r\n", "\n").split("\n"):
+        if line.startswith("m="):
+            sections.append([])
+        sections[-1].append(line)
+    for index, types in keep.items():
+        lines = sections[index + 1]
+        wanted = {str(pt) for pt in types}
+        kind, port, proto, *_ = lines[0].split(" ")
+        out = [" ".join([kind, port, proto, *map(str, types)])]
+        rtpmaps = iter(f"a=rtpmap:{pt} {_rtpmap(lines, pt)}" for pt in types)
+        for line in lines[1:]:
+            attribute, _, value = line.partition(":")
+            if attribute not in ("a=rtpmap", "a=fmtp", "a=rtcp-fb"):
+                out.append(line)
+            elif value.split(" ", 1)[0] in wanted | ({"*"} if attribute == "a=rtcp-fb" else set()):
+                out.append(next(rtpmaps) if attribute == "a=rtpmap" else line)
+        sections[index + 1] = out
+    return newline.join(line for section in sections for line in section)
+
+
+def _rtpmap(lines: list[str], payload_type: int) -> str:
+    prefix = f"a=rtpmap:{payload_type} "
+    return next(line[len(prefix):] for line in lines if line.startswith(prefix))
 
 
 def _no_wrap(pcm: bytes) -> bytes:

@@ -32,7 +32,7 @@ from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket, wrap_rtx
 from aiortc.utils import uint16_add
 
-from shoal.media import aiortc_seam as seam
+from shoal import seam
 from shoal.media.keyframes import keyframe_start
 from shoal.media.munger import RtpMunger, SendHistory
 from shoal.media.ssrc import Arrival, SsrcTracker

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection
 
-from shoal.net import aioice_seam as seam
+from shoal.net import gathering
 from shoal.net.addresses import PortRange, local_interfaces, select_addresses
 from shoal.net.iceservers import IcePolicy, IceServerEntry
 
@@ -43,7 +43,7 @@ class RtcNetwork:
         ice: IcePolicy | None = None,
         host_interfaces: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
-        seam.install()
+        gathering.install()
         self.ice = ice or IcePolicy()
         self.udp_port = udp_port
         found = local_interfaces() if host_interfaces is None else host_interfaces
@@ -63,18 +63,18 @@ class RtcNetwork:
                     f"--rtc-public-ip needs exactly one gathered IPv4 address to stand for, found "
                     f"{', '.join(ipv4) or 'none'}; choose it with --rtc-interface"
                 )
-        self.plan = seam.GatherPlan(tuple(addresses), public_ip, port_range)
+        self.plan = gathering.GatherPlan(tuple(addresses), public_ip, port_range)
         self._turn_check: asyncio.Task[None] | None = None
         self.turn_checks: dict[str, str] = {}
         """TURN URL → ``"pending"``, ``"ok: …"``, ``"rejected: …"`` or ``"unreachable: …"``."""
         if udp_port is not None:
             for address in addresses:
                 try:
-                    sock = seam.bind_udp(address, udp_port)
+                    sock = gathering.bind_udp(address, udp_port)
                 except OSError as exc:
                     self._close_shared()
                     raise RtcSetupError(f"--rtc-udp-port {udp_port}: cannot bind UDP {address}:{udp_port}: {exc.strerror}") from None
-                self.plan.shared[address] = seam.SharedUdpSocket(sock, self.plan.stats, self.plan.notes)
+                self.plan.shared[address] = gathering.SharedUdpSocket(sock, self.plan.stats, self.plan.notes)
         mode = f"one UDP port {udp_port}" if udp_port else f"UDP ports {port_range}" if port_range else "ephemeral UDP ports"
         announced = f", announced as {public_ip}" if public_ip else ""
         log.info("WebRTC media on %s (%s)%s", ", ".join(addresses), mode, announced)
@@ -104,7 +104,7 @@ class RtcNetwork:
         ``--rtc-public-ip`` address); clients get the ICE servers to reach it.
         """
         # max-bundle: every m-line uses the first one's transport from the start (see webrtc.py).
-        servers = seam.GatherIceServers(self.plan)
+        servers = gathering.GatherIceServers(self.plan)
         return RTCPeerConnection(RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
 
     def ice_servers_for(self, peer_id: str) -> list[IceServerEntry]:
@@ -142,7 +142,7 @@ class RtcNetwork:
         username, credential = self.ice.credentials_for(TURN_CHECK_PEER_ID, time.time())
         results = await asyncio.gather(
             *(
-                seam.turn_allocate(u.host, u.port, u.transport, u.scheme == "turns", username, credential)
+                gathering.turn_allocate(u.host, u.port, u.transport, u.scheme == "turns", username, credential)
                 for u in self.ice.turn_urls
             )
         )

@@ -63,7 +63,7 @@ from fishjam._proto import peer_notifications_pb2 as peer_msg_pb
 from fishjam._proto.media_events import shared_pb2
 from fishjam._proto.media_events.peer import peer_pb2
 from fishjam._proto.media_events.server import server_pb2
-from shoal import __version__
+from shoal import __version__, seam
 from shoal.testing.rtp import Kind, RtpStats, RtpTap, SeqSelect, install_rtp_tap, route_announced_ssrcs
 from shoal.testing.video import VideoRecording
 
@@ -1070,7 +1070,7 @@ class WebRTCPeer:
             if local.transceiver is None:
                 local.transceiver = pc.addTransceiver(local.source, direction="sendonly")
                 # ts-client puts each track in its own MediaStream; aiortc shares one per connection.
-                local.transceiver.sender._stream_id = str(uuid.uuid4())
+                seam.set_stream_id(local.transceiver.sender, str(uuid.uuid4()))
         if body.HasField("tracks_types"):
             self._add_receive_slots(pc, body.tracks_types)
         offer = await pc.createOffer()

@@ -7,9 +7,9 @@ the same sequence number), so this peer's receiver NACKs the server. Only the fi
 transmission of a selected sequence number is dropped: retransmissions (RTX, or a resend on the
 media SSRC) go through.
 
-The hooks are instance attributes on aiortc 1.16 internals of one ``RTCPeerConnection``: the DTLS
-transport's ``_send_rtp`` and ``_handle_rtp_data``, its ICE transport's ``_recv``, each sender's
-``_handle_rtcp_packet``, each receiver's ``_handle_rtp_packet`` and ``_send_rtcp``. Installing
+The hooks replace steps of aiortc's internals on one ``RTCPeerConnection`` (through ``shoal.seam``,
+which checks they exist): the DTLS transport's RTP send and receive, its ICE transport's datagram
+read, each sender's RTCP handling, each receiver's RTP handling and RTCP send. Installing
 them is possible at any time: transceivers added later (``addTransceiver``, ``addTrack``, or a
 remote description) are hooked as they appear.
 """
@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver, sdp
+from aiortc import RTCDtlsTransport, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver, sdp
 from aiortc.codecs import is_rtx
-from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtp import (
     RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
@@ -35,6 +34,7 @@ from aiortc.rtp import (
     is_rtcp,
 )
 
+from shoal import seam
 from shoal.media.keyframes import keyframe_start
 
 Kind = Literal["audio", "video"]
@@ -272,8 +272,9 @@ class _Hooks:
             return
         for transceiver in pc.getTransceivers():
             sender, receiver = transceiver.sender, transceiver.receiver
-            self.send_ssrcs[sender._ssrc] = (transceiver, False)
-            self.send_ssrcs[sender._rtx_ssrc] = (transceiver, True)
+            ssrc, rtx_ssrc = seam.sender_ssrcs(sender)
+            self.send_ssrcs[ssrc] = (transceiver, False)
+            self.send_ssrcs[rtx_ssrc] = (transceiver, True)
             if self._first_time(sender.transport):
                 self._wrap_transport(sender.transport)
             if self._first_time(sender):
@@ -289,10 +290,7 @@ class _Hooks:
         return True
 
     def _wrap_transport(self, transport: RTCDtlsTransport) -> None:
-        send_rtp, handle_rtp_data = transport._send_rtp, transport._handle_rtp_data
-        ice = transport.transport
-        recv = ice._recv
-        router = transport._rtp_router
+        router = seam.rtp_router(transport)
 
         def route(data: bytes) -> tuple[RtpTap | None, RTCRtpTransceiver | None, bool]:
             """The tap and transceiver aiortc's router will give an incoming RTP packet, and if it routes it."""
@@ -344,36 +342,30 @@ class _Hooks:
                     tap.stats.unrouted_received += 1
             await handle_rtp_data(data, arrival_time_ms=arrival_time_ms)
 
-        setattr(transport, "_send_rtp", send_rtp_tapped)  # noqa: B010 (mypy forbids assigning to a method)
-        setattr(transport, "_handle_rtp_data", handle_rtp_data_tapped)  # noqa: B010
-        setattr(ice, "_recv", recv_tapped)  # noqa: B010
+        send_rtp, handle_rtp_data = seam.hook_dtls_transport(transport, send_rtp_tapped, handle_rtp_data_tapped)
+        recv = seam.hook_ice_recv(transport.transport, recv_tapped)
 
     def _wrap_sender(self, sender: RTCRtpSender, kind: str) -> None:
-        original = sender._handle_rtcp_packet
-
         async def handle_rtcp_packet(packet: Any) -> None:
             tap = self.taps.get(kind)
             if tap is not None:
                 tap.sender_rtcp(packet)
             await original(packet)
 
-        setattr(sender, "_handle_rtcp_packet", handle_rtcp_packet)  # noqa: B010
+        original = seam.hook_sender_rtcp(sender, handle_rtcp_packet)
 
     def _wrap_receiver(self, receiver: RTCRtpReceiver, transceiver: RTCRtpTransceiver) -> None:
         kind = transceiver.kind
-        handle_rtp: Callable[..., Awaitable[None]] = receiver._handle_rtp_packet
-        send_rtcp = receiver._send_rtcp
-
         async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
             tap = self.taps.get(kind)
             if tap is not None:
-                codec = next((c for c in transceiver._codecs if c.payloadType == packet.payload_type), None)
+                codec = next((c for c in seam.negotiated_codecs(transceiver) if c.payloadType == packet.payload_type),
+                             None)
                 rtx = codec is not None and is_rtx(codec)
                 media_ssrc, name = None, codec.name if codec is not None else ""
                 if codec is not None and rtx:
                     # aiortc pairs RTX and media SSRCs from the remote SDP's a=ssrc lines only
-                    pairs: dict[int, int] = getattr(receiver, "_RTCRtpReceiver__rtx_ssrc", {})
-                    media_ssrc = pairs.get(packet.ssrc)
+                    media_ssrc = seam.rtx_ssrc_pairs(receiver).get(packet.ssrc)
                     name = _codec_name(transceiver, codec.parameters.get("apt"))
                 tap.receiving(packet, rtx, media_ssrc, name)
             await handle_rtp(packet, arrival_time_ms=arrival_time_ms)
@@ -384,17 +376,16 @@ class _Hooks:
                 tap.receiver_rtcp(packet)
             await send_rtcp(packet)
 
-        setattr(receiver, "_handle_rtp_packet", handle_rtp_packet)  # noqa: B010
-        setattr(receiver, "_send_rtcp", send_rtcp_packet)  # noqa: B010
+        handle_rtp, send_rtcp = seam.hook_receiver(receiver, handle_rtp_packet, send_rtcp_packet)
 
 
 def _is_rtx_type(transceiver: RTCRtpTransceiver, payload_type: int) -> bool:
-    return any(c.payloadType == payload_type and is_rtx(c) for c in transceiver._codecs)
+    return any(c.payloadType == payload_type and is_rtx(c) for c in seam.negotiated_codecs(transceiver))
 
 
 def _codec_name(transceiver: RTCRtpTransceiver, payload_type: object) -> str:
     """The negotiated codec name of ``payload_type`` on ``transceiver`` ("" if unknown)."""
-    return next((c.name for c in transceiver._codecs if c.payloadType == payload_type), "")
+    return next((c.name for c in seam.negotiated_codecs(transceiver) if c.payloadType == payload_type), "")
 
 
 HOOKS_ATTRIBUTE = "_shoal_rtp_hooks"  # on the connection itself, so that they live and die with it
@@ -487,15 +478,13 @@ def route_announced_ssrcs(pc: RTCPeerConnection) -> int:
         if transceiver is None or not media.ssrc:
             continue
         receiver = transceiver.receiver
-        router = receiver.transport._rtp_router
+        router = seam.rtp_router(receiver.transport)
         fid = next((g.items for g in media.ssrc_group if g.semantic == "FID" and len(g.items) == 2), None)
         media_ssrc = int(fid[0]) if fid else media.ssrc[0].ssrc
         router.ssrc_table[media_ssrc] = receiver
         mapped += 1
         if fid:
             router.ssrc_table[int(fid[1])] = receiver
-            pairs = getattr(receiver, "_RTCRtpReceiver__rtx_ssrc", None)
-            if isinstance(pairs, dict):
-                pairs[int(fid[1])] = media_ssrc  # what aiortc unwraps RTX with
+            seam.rtx_ssrc_pairs(receiver)[int(fid[1])] = media_ssrc  # what aiortc unwraps RTX with
             mapped += 1
     return mapped

@@ -1,6 +1,7 @@
-"""The one place shoal touches aioice and aiortc internals for networking.
+"""How the server's ICE connections gather, share one UDP port and follow a NAT rebinding.
 
-What it changes, and why:
+What it changes in aioice and aiortc, and why (every private access goes through
+``shoal.seam``, which checks at start-up that each is still there):
 
 * ``ShoalConnection`` (an aioice ``Connection``) gathers host candidates only on the
   addresses shoal chose, binds them within ``--rtc-port-range`` or onto the shared
@@ -15,15 +16,12 @@ What it changes, and why:
   connections); any other ``RTCPeerConnection`` in the process is left as aiortc makes it.
 * ``turn_allocate`` runs one TURN Allocate with aioice's TURN client (the start-up check).
 
-``check_internals()`` verifies, at start-up, every internal relied on here, and fails with
-one message naming what changed (aiortc and aioice versions are bounded in pyproject).
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
-import inspect
 import ipaddress
 import logging
 import random
@@ -37,12 +35,11 @@ from typing import Any, cast
 
 import aioice
 import aioice.candidate
-import aioice.ice
 import aioice.stun
 import aioice.turn
-import aiortc.rtcicetransport
 from aiortc import RTCIceServer
 
+from shoal import seam
 from shoal.net.addresses import PortRange
 from shoal.net.demux import DROP_CAUSES, Address, DemuxTable, Drop, OnceLog
 
@@ -54,10 +51,6 @@ REBIND_SILENCE_S = 1.0
 """A selected remote address that sent nothing for this long is taken to be gone (NAT rebinding)."""
 UFRAG_LENGTH = 16
 """aioice's 4-character ufrags collide among thousands of connections; the demux needs them unique."""
-
-
-class SeamError(RuntimeError):
-    """aiortc or aioice no longer have the shape this module relies on."""
 
 
 class PortRangeExhausted(OSError):
@@ -268,7 +261,7 @@ class SharedUdpSocket(asyncio.DatagramProtocol):
 # --- aioice subclasses -----------------------------------------------------------------
 
 
-class ShoalStunProtocol(aioice.ice.StunProtocol):
+class ShoalStunProtocol(seam.StunProtocol):
     """aioice's per-socket protocol, also noting when the selected remote address was last heard."""
 
     def __init__(self, receiver: aioice.Connection, shared: SharedUdpSocket | None = None) -> None:
@@ -347,14 +340,14 @@ class ShoalConnection(aioice.Connection):
                 port=bound[1],
                 type="host",
             )
-            self._protocols.append(protocol)
+            seam.ice_protocols(self).append(protocol)
             candidates.append(protocol.local_candidate)
         if not candidates:
             raise ConnectionError(f"no host candidate could be gathered on {', '.join(plan.addresses)}")
         plan.stats.host_candidates += len(candidates)
         return candidates
 
-    async def _open(self, component: int, address: str) -> aioice.ice.StunProtocol:
+    async def _open(self, component: int, address: str) -> seam.StunProtocol:
         plan = self._plan
         shared = plan.shared.get(address)
         if shared is not None:
@@ -371,40 +364,42 @@ class ShoalConnection(aioice.Connection):
         return protocol
 
     def request_received(
-        self, message: aioice.stun.Message, addr: tuple[str, int], protocol: aioice.ice.StunProtocol
+        self, message: aioice.stun.Message, addr: tuple[str, int], protocol: seam.StunProtocol
     ) -> None:
-        authenticated = isinstance(protocol, ShoalStunProtocol) and not self._closing and self._authenticated(message)
+        authenticated = (
+            isinstance(protocol, ShoalStunProtocol) and not seam.ice_closing(self) and self._authenticated(message)
+        )
         if authenticated:
             assert isinstance(protocol, ShoalStunProtocol)
             protocol.vouch(addr)  # before the answer is sent: the client's DTLS may follow at once
         super().request_received(message, addr, protocol)
-        if authenticated and not self._closing:
+        if authenticated and not seam.ice_closing(self):
             # A consent check from an address whose pair was validated earlier: the client
             # may have moved there while its selected address went quiet.
-            selected = self._nominated.get(protocol.local_candidate.component)
+            selected = seam.ice_nominated(self).get(protocol.local_candidate.component)
             pair = next(
-                (p for p in self._check_list if p.protocol is protocol and p.remote_addr == addr
-                 and p.state == aioice.ice.CandidatePair.State.SUCCEEDED),
+                (p for p in seam.ice_check_list(self) if p.protocol is protocol and p.remote_addr == addr
+                 and p.state == seam.CandidatePair.State.SUCCEEDED),
                 None,
             )
             if selected is not None and pair is not None and pair is not selected and pair.remote_addr != selected.remote_addr:
                 self._maybe_follow(selected, pair)
 
-    def check_complete(self, pair: aioice.ice.CandidatePair) -> None:
+    def check_complete(self, pair: seam.CandidatePair) -> None:
         component = pair.component
-        before = self._nominated.get(component)
+        before = seam.ice_nominated(self).get(component)
         super().check_complete(pair)
-        if pair.state != aioice.ice.CandidatePair.State.SUCCEEDED or not isinstance(pair.protocol, ShoalStunProtocol):
+        if pair.state != seam.CandidatePair.State.SUCCEEDED or not isinstance(pair.protocol, ShoalStunProtocol):
             return
         if before is None:
-            if self._nominated.get(component) is pair:
+            if seam.ice_nominated(self).get(component) is pair:
                 pair.protocol.watch(pair.remote_addr)  # from now on, notice when the selected address goes quiet
             return
-        if pair is before or pair.remote_addr == before.remote_addr or self._closing:
+        if pair is before or pair.remote_addr == before.remote_addr or seam.ice_closing(self):
             return
         self._maybe_follow(before, pair)
 
-    def _maybe_follow(self, selected: aioice.ice.CandidatePair, pair: aioice.ice.CandidatePair) -> None:
+    def _maybe_follow(self, selected: seam.CandidatePair, pair: seam.CandidatePair) -> None:
         """NAT rebinding: a check of a new address of the client has just succeeded; send there?
 
         aioice itself moves to a pair the client nominated (USE-CANDIDATE) once its check
@@ -418,12 +413,12 @@ class ShoalConnection(aioice.Connection):
             return
         if selected_protocol.watched != selected.remote_addr:
             selected_protocol.watch(selected.remote_addr)  # not watched yet: judge its silence from now on
-        nominated = self._nominated.get(component) is pair or pair.remote_nominated
-        if self._nominated.get(component) is not pair:
+        nominated = seam.ice_nominated(self).get(component) is pair or pair.remote_nominated
+        if seam.ice_nominated(self).get(component) is not pair:
             if not should_follow(pair.remote_nominated, time.monotonic() - selected_protocol.heard_at):
                 return
             pair.nominated = True
-            self._nominated[component] = pair
+            seam.ice_nominated(self)[component] = pair
         assert isinstance(pair.protocol, ShoalStunProtocol)
         pair.protocol.watch(pair.remote_addr)
         old, new = selected.remote_addr, pair.remote_addr
@@ -447,7 +442,7 @@ class ShoalConnection(aioice.Connection):
             message.message_method == aioice.stun.Method.BINDING
             and isinstance(username, str)
             and "MESSAGE-INTEGRITY" in message.attributes
-            and self._valid_username(username)
+            and seam.ice_valid_username(self, username)
             and message.check_message_integrity(self.local_password.encode("utf8"))
         )
 
@@ -471,82 +466,15 @@ def _make_connection(**kwargs: Any) -> aioice.Connection:
     return aioice.Connection(**kwargs)
 
 
-def check_internals() -> None:
-    """Raise ``SeamError`` naming the first internal of aiortc/aioice that is not as expected."""
-    problems: list[str] = []
-
-    def need(ok: bool, what: str) -> None:
-        if not ok:
-            problems.append(what)
-
-    module = aiortc.rtcicetransport
-    connection_cls = getattr(module, "Connection", None)
-    need(connection_cls is aioice.Connection or connection_cls is _make_connection,
-         "aiortc.rtcicetransport.Connection is aioice.Connection")
-    need(callable(getattr(module, "connection_kwargs", None)), "aiortc.rtcicetransport.connection_kwargs()")
-    try:
-        gatherer_init = inspect.getsource(module.RTCIceGatherer.__init__)
-    except (OSError, TypeError):
-        gatherer_init = ""
-    need("connection_kwargs(iceServers)" in gatherer_init and "Connection(" in gatherer_init,
-         "RTCIceGatherer.__init__ builds Connection(**connection_kwargs(iceServers))")
-    conn = aioice.Connection
-    for name, params in (
-        ("get_component_candidates", ["component", "addresses", "timeout"]),
-        ("request_received", ["message", "addr", "protocol"]),
-        ("_find_pair", ["protocol", "remote_candidate"]),
-        ("_valid_username", ["username"]),
-        ("check_complete", ["pair"]),
-    ):
-        method = getattr(conn, name, None)
-        need(method is not None and list(inspect.signature(method).parameters)[1:] == params,
-             f"aioice.Connection.{name}({', '.join(params)})")
-    try:
-        init_source = inspect.getsource(conn.__init__)
-        gather_source = inspect.getsource(conn.gather_candidates)
-    except (OSError, TypeError):
-        init_source = gather_source = ""
-    for attribute in ("self._nominated", "self._protocols", "self._remote_candidates", "self._closing",
-                      "self._check_list"):
-        need(attribute in init_source, f"aioice.Connection keeps {attribute}")
-    try:
-        pair_source = inspect.getsource(aioice.ice.CandidatePair.__init__)
-    except (AttributeError, OSError, TypeError):
-        pair_source = ""
-    for attribute in ("self.nominated", "self.remote_nominated", "self.state", "self.protocol"):
-        need(attribute in pair_source, f"aioice CandidatePair keeps {attribute}")
-    need(hasattr(getattr(aioice.ice, "CandidatePair", None), "State")
-         and hasattr(aioice.ice.CandidatePair.State, "SUCCEEDED"), "CandidatePair.State.SUCCEEDED")
-    need(callable(getattr(aioice.stun.Message, "check_message_integrity", None)), "stun.Message.check_message_integrity")
-    need(isinstance(getattr(aioice.turn, "UDP_SOCKET_BUFFER_SIZE", None), int), "aioice.turn.UDP_SOCKET_BUFFER_SIZE")
-    need("get_component_candidates(" in gather_source, "Connection.gather_candidates calls get_component_candidates")
-    need(hasattr(aioice.ice, "StunProtocol") and hasattr(aioice.ice, "CandidatePair"), "aioice.ice.StunProtocol/CandidatePair")
-    stun_protocol = getattr(aioice.ice, "StunProtocol", None)
-    need(stun_protocol is not None and callable(getattr(stun_protocol, "datagram_received", None))
-         and callable(getattr(stun_protocol, "connection_made", None)), "StunProtocol datagram/connection callbacks")
-    need(hasattr(aioice.ice.CandidatePair, "remote_addr"), "CandidatePair.remote_addr")
-    need(callable(getattr(aioice.candidate, "candidate_foundation", None))
-         and callable(getattr(aioice.candidate, "candidate_priority", None)), "aioice.candidate foundation/priority")
-    need(callable(getattr(aioice.turn, "create_turn_endpoint", None)), "aioice.turn.create_turn_endpoint")
-    need(hasattr(aioice.stun, "TransactionFailed") and hasattr(aioice.stun, "TransactionTimeout"),
-         "aioice.stun.TransactionFailed/TransactionTimeout")
-    if problems:
-        raise SeamError(
-            f"aiortc {getattr(aiortc, '__version__', '?')} / aioice {aioice.__version__} differ from what "
-            f"shoal's network seam (shoal.net.aioice_seam) relies on: {'; '.join(problems)}"
-        )
-
-
 def install() -> None:
     """Check the internals, then route the server's gatherers to ``ShoalConnection`` (idempotent)."""
     global _original_connection_kwargs
-    check_internals()
-    module: Any = aiortc.rtcicetransport
-    if module.connection_kwargs is _connection_kwargs:
+    seam.check_internals()
+    connection_kwargs, _ = seam.gatherer_hooks()
+    if connection_kwargs is _connection_kwargs:
         return
-    _original_connection_kwargs = module.connection_kwargs
-    module.connection_kwargs = _connection_kwargs
-    module.Connection = _make_connection
+    _original_connection_kwargs = connection_kwargs
+    seam.set_gatherer_hooks(_connection_kwargs, _make_connection)
 
 
 # --- TURN check ------------------------------------------------------------------------
