@@ -60,10 +60,11 @@ from shoal.media.opus import OPUS_RATE
 from shoal.media.opus_in import InboundAudioStats, InlineOpusDecoder
 from shoal.media.rtc import PacketTrack, wait_ended
 from shoal.media.snapshot import VideoSnapshots
+from shoal.net.gathering import PortRangeExhausted
 from shoal.net.network import RtcNetwork
 from shoal.protocol import peer as proto
 from shoal.protocol.agent import TrackDataWrap
-from shoal.protocol.base import CLOSE_INVALID_DATA, ProtocolError
+from shoal.protocol.base import CLOSE_INVALID_DATA, CLOSE_TRY_AGAIN_LATER, ProtocolError
 from shoal.protocol.limits import loads_json
 from shoal.signaling.session import INTERNAL_ERROR
 
@@ -395,6 +396,8 @@ class WebRTCEndpoint:
         try:
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
+        except PortRangeExhausted as exc:  # the server's capacity, not the offer: our own words, safe to send
+            return ProtocolError(CLOSE_TRY_AGAIN_LATER, f"WebRTC peer refused: {exc.strerror}")
         except Exception as exc:
             log.warning("peer %s: answering its SDP offer failed: %s: %.200s", self.peer_id, type(exc).__name__, exc,
                         exc_info=True)

@@ -14,6 +14,7 @@ CLOSE_INVALID_DATA = 1007  # bytes that are not the expected protobuf message
 CLOSE_POLICY = 1008  # auth failures and requests the server refuses
 CLOSE_TOO_BIG = 1009
 CLOSE_INTERNAL = 1011
+CLOSE_TRY_AGAIN_LATER = 1013  # the server is at a capacity limit (a full port range, too many sockets)
 
 M = TypeVar("M", bound=Message)
 
