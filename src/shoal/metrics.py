@@ -126,6 +126,7 @@ class ShoalCollector(Collector):
         family.add_metric(["agent_playout", "queue_full"], tally.playout_dropped_chunks)
         family.add_metric(["agent_playout", "malformed"], tally.playout_malformed)
         family.add_metric(["webhook_queue", "queue_full"], self._shoal.webhooks.dropped)
+        family.add_metric(["ice_receive", "overload"], self._shoal.rtc.plan.stats.overload_dropped)
         yield family
 
 

@@ -168,6 +168,12 @@ def ice_check_list(connection: aioice.Connection) -> list[Any]:
     return pairs
 
 
+def ice_datagram_queue(connection: aioice.Connection) -> asyncio.Queue[Any]:
+    """Where the connection queues received non-STUN datagrams (``data_received``) for ``recvfrom``."""
+    queue: asyncio.Queue[Any] = getattr(connection, "_queue")  # noqa: B009
+    return queue
+
+
 def ice_closing(connection: aioice.Connection) -> bool:
     """The connection is being closed."""
     return bool(getattr(connection, "_closing"))  # noqa: B009
@@ -327,14 +333,19 @@ def _ice_problems() -> list[str]:
         ("_find_pair", ["protocol", "remote_candidate"]),
         ("_valid_username", ["username"]),
         ("check_complete", ["pair"]),
+        ("data_received", ["data", "component"]),
+        ("recvfrom", []),
     ):
         method = getattr(conn, name, None)
         need(method is not None and list(inspect.signature(method).parameters)[1:] == params,
              f"aioice.Connection.{name}({', '.join(params)})")
     init_source = _source(conn.__init__)
     for attribute in ("self._nominated", "self._protocols", "self._remote_candidates", "self._closing",
-                      "self._check_list"):
+                      "self._check_list", "self._queue"):
         need(attribute in init_source, f"aioice.Connection keeps {attribute}")
+    need("self._queue.put_nowait((data, component))" in _source(getattr(conn, "data_received", None)),
+         "Connection.data_received queues (data, component)")
+    need("self.recvfrom()" in _source(getattr(conn, "recv", None)), "Connection.recv reads through recvfrom()")
     need("get_component_candidates(" in _source(getattr(conn, "gather_candidates", None)),
          "Connection.gather_candidates calls get_component_candidates")
     pair_source = _source(getattr(CandidatePair, "__init__", None))

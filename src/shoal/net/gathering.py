@@ -28,7 +28,7 @@ import random
 import secrets
 import socket
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -53,6 +53,19 @@ UFRAG_LENGTH = 16
 """aioice's 4-character ufrags collide among thousands of connections; the demux needs them unique."""
 
 
+MEDIA_MAX_AGE_S = 0.1
+"""A received SRTP/SRTCP datagram still unread this long after it arrived is dropped unread.
+
+The event loop fell behind (overload, a stall): decoding and forwarding media that is
+already late would only make everything after it late too, and the backlog would grow
+without bound until peers' ICE consent expired. Dropping at the door costs almost nothing,
+so the loop catches up at once and the freshest media keeps flowing; video receivers NACK
+what they miss. DTLS and STUN are never dropped. Counted (``overload_dropped``).
+"""
+MAX_QUEUED_DATAGRAMS = 2000
+"""Hard bound of one connection's receive queue (aioice's is unbounded): oldest dropped beyond it."""
+
+
 class PortRangeExhausted(OSError):
     """Every port of ``--rtc-port-range`` is in use on an address."""
 
@@ -75,6 +88,8 @@ class NetStats:
     shared_datagrams_in: int = 0
     shared_dropped: Counter[str] = field(default_factory=Counter)
     shared_send_errors: int = 0
+    overload_dropped: int = 0
+    """Media datagrams dropped unread: older than ``MEDIA_MAX_AGE_S`` when read, or over ``MAX_QUEUED_DATAGRAMS``."""
 
 
 @dataclass
@@ -308,6 +323,40 @@ class ShoalConnection(aioice.Connection):
             kwargs["local_username"] = secrets.token_hex(UFRAG_LENGTH // 2)
         super().__init__(**kwargs)
         self._plan = shoal_plan
+        self._arrivals: deque[float] = deque()
+        """Arrival time of each datagram in aioice's receive queue, in the same order."""
+        self.overload_dropped = 0
+
+    # receiving: bounded by age and count --------------------------------------------------
+
+    def data_received(self, data: bytes, component: int) -> None:
+        queue = seam.ice_datagram_queue(self)
+        if queue.qsize() >= MAX_QUEUED_DATAGRAMS:
+            try:
+                queue.get_nowait()
+            except asyncio.QueueEmpty:  # pragma: no cover - qsize said otherwise
+                pass
+            else:
+                if self._arrivals:
+                    self._arrivals.popleft()
+                self._shed()
+        self._arrivals.append(time.monotonic())
+        super().data_received(data, component)
+
+    async def recvfrom(self) -> tuple[bytes, int]:
+        while True:
+            data, component = await super().recvfrom()
+            arrived = self._arrivals.popleft() if self._arrivals else None
+            if (arrived is not None and 127 < data[0] < 192 and time.monotonic() - arrived > MEDIA_MAX_AGE_S):
+                self._shed()
+                continue
+            return data, component
+
+    def _shed(self) -> None:
+        self.overload_dropped += 1
+        self._plan.stats.overload_dropped += 1
+        self._plan.notes.note("overload", "the event loop fell behind: media datagrams older than "
+                              f"{MEDIA_MAX_AGE_S * 1000:.0f} ms are dropped unread (overload)")
 
     async def get_component_candidates(
         self, component: int, addresses: list[str], timeout: int = 5

@@ -125,6 +125,7 @@ class RtcNetwork:
             "bind_errors": stats.bind_errors,
             "rebinds_followed": stats.rebinds_followed,
             "nominations_followed": stats.nominations_followed,
+            "overload_dropped": stats.overload_dropped,
             "shared": {
                 "datagrams_in": stats.shared_datagrams_in,
                 "dropped": dict(stats.shared_dropped),

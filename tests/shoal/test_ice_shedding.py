@@ -1,0 +1,78 @@
+"""Overload shedding at the door: a connection's received media is dropped unread once it is late.
+
+aioice queues every received datagram without bound; when the event loop falls behind, that
+queue holds seconds of media, all of it decoded and forwarded late. ``ShoalConnection``
+drops SRTP/SRTCP datagrams older than ``MEDIA_MAX_AGE_S`` when they are read and bounds the
+queue, never DTLS. A real aioice connection (no sockets needed to queue and read).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from shoal import seam
+from shoal.net import gathering
+from shoal.net.gathering import MAX_QUEUED_DATAGRAMS, GatherPlan, ShoalConnection
+
+SLACK_AGE_S = 0.5
+"""The age bound in these tests: fresh datagrams have half a second to be read, even on a slow machine."""
+
+SRTP = bytes([0x80, 111]) + bytes(30)
+SRTCP = bytes([0x81, 200]) + bytes(30)
+DTLS = bytes([22, 0xFE, 0xFD]) + bytes(30)
+
+
+def connection() -> tuple[ShoalConnection, GatherPlan]:
+    plan = GatherPlan(addresses=("127.0.0.1",))
+    conn = ShoalConnection(shoal_plan=plan, ice_controlling=False)
+    seam.ice_nominated(conn)[1] = object()  # recvfrom reads only once a pair is selected
+    return conn, plan
+
+
+async def drain(conn: ShoalConnection) -> list[bytes]:
+    read = []
+    while seam.ice_datagram_queue(conn).qsize():
+        data, _ = await asyncio.wait_for(conn.recvfrom(), 1)
+        read.append(data)
+    return read
+
+
+async def test_late_media_is_dropped_unread_and_dtls_and_fresh_media_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gathering, "MEDIA_MAX_AGE_S", SLACK_AGE_S)
+    conn, plan = connection()
+    for n in range(10):
+        conn.data_received(SRTP[:-1] + bytes([n]), 1)
+    conn.data_received(SRTCP, 1)
+    conn.data_received(DTLS, 1)
+    await asyncio.sleep(SLACK_AGE_S * 1.5)  # the loop "stalls": all of the above is now late
+    fresh = [SRTP[:-1] + bytes([100 + n]) for n in range(5)]
+    for datagram in fresh:
+        conn.data_received(datagram, 1)
+    read = await drain(conn)
+    assert read == [DTLS, *fresh]
+    assert conn.overload_dropped == plan.stats.overload_dropped == 11
+
+
+async def test_media_read_in_time_is_never_dropped_over_300000_datagrams(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long call: the arrival bookkeeping stays in step with the queue and ends empty."""
+    monkeypatch.setattr(gathering, "MEDIA_MAX_AGE_S", 60.0)  # bookkeeping, not timing, is under test
+    conn, plan = connection()
+    total = 0
+    for _ in range(3000):
+        for _n in range(100):
+            conn.data_received(SRTP, 1)
+        total += len(await drain(conn))
+    assert total == 300_000 and conn.overload_dropped == 0
+    assert len(conn._arrivals) == 0
+
+
+async def test_the_queue_is_bounded_oldest_dropped() -> None:
+    conn, plan = connection()
+    for n in range(MAX_QUEUED_DATAGRAMS + 500):
+        conn.data_received(n.to_bytes(4, "big").rjust(8, b"\x80"), 1)
+    assert seam.ice_datagram_queue(conn).qsize() == MAX_QUEUED_DATAGRAMS
+    assert conn.overload_dropped == 500
+    first, _ = await conn.recvfrom()
+    assert int.from_bytes(first[-4:], "big") == 500, "the oldest went first"
