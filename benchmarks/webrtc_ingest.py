@@ -617,6 +617,8 @@ class Result:
     max_gap_s: float = 0.0
     setup_s: float = math.nan  # server start to every peer joined and its media flowing
     overloaded: bool = False  # the server delivered < 98% of the frames: CPU/stream is capped, not a cost
+    shed: int = -1  # media datagrams the server dropped unread because they were late (overload), in the window
+    health_ms: list[float] = field(default_factory=list)  # GET /health round trips during the window
     notes: list[str] = field(default_factory=list)
 
     def pct(self, q: float) -> float:
@@ -648,6 +650,28 @@ def match_bursts(
         if t0 <= times[k] < t1:
             latencies.append(at - times[k])
     return latencies, sum(1 for at, _ in bursts if t0 <= at < t1), spurious
+
+
+async def server_shed(server: Any) -> int:
+    """Media datagrams shoal dropped unread so far because its event loop was behind (``/rtc/stats``)."""
+    import httpx
+
+    async with httpx.AsyncClient(timeout=30, headers={"authorization": f"Bearer {server.token}"}) as client:
+        return int((await client.get(f"{server.url}/rtc/stats")).json()["overload_dropped"])
+
+
+async def probe_health(url: str | None, until: float, out: list[float]) -> None:
+    """GET /health five times a second until ``until``; round trips in ms (an overloaded server answers late)."""
+    if url is None:
+        return
+    import httpx
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        while time.monotonic() < until:
+            start = time.monotonic()
+            await client.get(f"{url}/health")
+            out.append(1000 * (time.monotonic() - start))
+            await asyncio.sleep(0.2)
 
 
 def snapshot(pids: dict[str, int]) -> dict[str, float]:
@@ -715,9 +739,14 @@ async def run(mode: str, n: int, seconds: float, warmup: float) -> Result:
         if mode == "shoal":
             pids["agents"] = receiver.pid
         await asyncio.sleep(max(0.0, t0 - time.monotonic()))
+        shed_before = await server_shed(server) if server is not None else -1
         before = snapshot(pids)
+        probe = asyncio.create_task(probe_health(server.url if server is not None else None, t1, result.health_ms))
         await asyncio.sleep(max(0.0, t1 - time.monotonic()))
         after = snapshot(pids)
+        await probe
+        if server is not None:
+            result.shed = await server_shed(server) - shed_before
         await asyncio.sleep(DRAIN_S)
         for child in children:
             await child.send(cmd="stop")
@@ -804,9 +833,11 @@ def print_header(mode: str) -> None:
     print()
     print(f"{mode}:")
     agents = "  agents" if mode == "shoal" else ""
+    shoal_only = f" {'shed':>6} {'health max ms':>13}" if mode == "shoal" else ""
     print(
         f"{'peers':>5} {'CPU/stream':>10} {'streams/core':>12} {'delivered/sent':>15} {'bursts':>11} "
-        f"{'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7} {'gens':>5}{agents} {'busy':>5} {'other':>5} {'setup s':>7}",
+        f"{'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7}{shoal_only} {'gens':>5}{agents} {'busy':>5} "
+        f"{'other':>5} {'setup s':>7}",
         flush=True,
     )
 
@@ -820,10 +851,12 @@ def print_row(r: Result) -> None:
         per_core = 1 / r.cpu_share if r.cpu_share > 0 else math.inf
         lat_max = 1000 * max(r.latencies) if r.latencies else math.nan
         agents = f" {fmt_cores(r.agent_cores):>7}" if r.mode == "shoal" else ""
+        health = max(r.health_ms) if r.health_ms else math.nan
+        shoal_only = f" {r.shed:>6} {health:>13.1f}" if r.mode == "shoal" else ""
         print(
             f"{r.n:>5} {pct:>9.2f}% {per_core:>12.0f} {r.delivered:>7}/{r.sent:<7} "
             f"{len(r.latencies):>5}/{r.bursts_sent:<5} {r.pct(50):>7.1f} {r.pct(90):>7.1f} {r.pct(99):>7.1f} "
-            f"{lat_max:>7.1f} {fmt_cores(r.generator_cores)}{agents} {fmt_cores(r.busy_cores)} {fmt_cores(r.other_cores)} {r.setup_s:>7.1f}",
+            f"{lat_max:>7.1f}{shoal_only} {fmt_cores(r.generator_cores)}{agents} {fmt_cores(r.busy_cores)} {fmt_cores(r.other_cores)} {r.setup_s:>7.1f}",
             flush=True,
         )
     for note in r.notes:
@@ -845,6 +878,10 @@ async def orchestrate(peers: list[int], seconds: float, warmup: float, modes: li
     print(
         "CPU/stream: server process CPU / window / streams, % of one core; gens, agents: client processes, "
         "cores; busy: whole machine, cores; other: busy minus this benchmark's processes (about ±0.1)"
+    )
+    print(
+        "shed: media datagrams shoal dropped unread in the window because they were over 100 ms late (overload); "
+        "health max ms: slowest GET /health of five a second during the window"
     )
     results: dict[str, dict[int, Result]] = {}
     for mode in modes:
