@@ -15,6 +15,7 @@ from shoal.domain.manager import RoomLimits, RoomManager
 from shoal.endpoints.directory import EndpointDirectory
 from shoal.endpoints.routing import MediaRouter
 from shoal.media import aiortc_seam
+from shoal.media.budget import PlayoutBudget
 from shoal.media.clock import PlayoutClock
 from shoal.media.trace import PlayoutTrace
 from shoal.net.network import RtcNetwork
@@ -43,7 +44,9 @@ class Shoal:
         self._housekeeping: asyncio.Task[None] | None = None
         self.router = MediaRouter(self.manager)
         self.directory = EndpointDirectory(self.manager)
-        self.clock = PlayoutClock()
+        self.clock = PlayoutClock(max_lag_s=config.playout_max_lag_s)
+        self.playout_budget = PlayoutBudget(config.playout_limits, self.refusals.note)
+        """Queued outgoing agent audio, in bytes and seconds, per track, agent and server."""
         self.trace = PlayoutTrace(config.trace_playout) if config.trace_playout else None
         self.rtc = RtcNetwork(
             public_ip=config.rtc_public_ip,

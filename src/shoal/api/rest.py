@@ -56,6 +56,7 @@ async def limits_stats(request: Request) -> dict[str, Any]:
         "refused": shoal.refusals.counts(),
         "rooms": len(shoal.manager.rooms()),
         "purged_rooms": shoal.manager.purged_rooms,
+        "playout": {**shoal.playout_budget.stats(), **shoal.clock.stats()},
     }
 
 
