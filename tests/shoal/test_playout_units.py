@@ -39,11 +39,11 @@ def opus_packets(count: int) -> list[bytes]:
     return [p for start in range(0, len(pcm), 960) for p in encoder.encode(pcm[start : start + 960])]
 
 
-def test_the_budget_returns_to_zero_after_300k_operations_on_many_tracks_and_agents() -> None:
-    """300,000 random pushes, plays, late drops, interrupts and track ends on 3 agents × 4
-    tracks (PCM in all six formats and Opus) under bounds small enough that every level
-    overflows: at every step each level holds exactly what its queues hold and never more
-    than its bound; at the end every level is back to 0 bytes and 0 s."""
+def test_the_budget_returns_to_zero_after_200k_pushes_on_many_tracks_and_agents() -> None:
+    """400,000 random operations — over 200,000 pushes, plays, late drops, interrupts and
+    track ends — on 3 agents × 4 tracks (PCM in all six formats and Opus) under bounds small
+    enough that every level overflows: at every check each level holds exactly what its
+    queues hold and never more than its bound; at the end every level is back to 0 bytes, 0 s."""
     rng = random.Random(10)
     limits = BudgetLimits(track_seconds=0.5, track_bytes=20_000, agent_seconds=1.2, agent_bytes=50_000, server_bytes=90_000)
     causes: set[str] = set()
@@ -52,7 +52,7 @@ def test_the_budget_returns_to_zero_after_300k_operations_on_many_tracks_and_age
     formats = [PcmFormat(rate, ch) for rate in (16000, 24000, 48000) for ch in (1, 2)]
     agents = [budget.agent(f"agent-{a}") for a in range(3)]
     tracks: list[tuple[TrackBudget, Playout]] = []
-    ended = 0
+    ended = pushes = 0
 
     def new_track(agent_index: int) -> tuple[TrackBudget, Playout]:
         track = agents[agent_index].track(f"t{len(tracks)}")
@@ -61,11 +61,12 @@ def test_the_budget_returns_to_zero_after_300k_operations_on_many_tracks_and_age
         return track, PcmPlayout(rng.choice(formats), budget=track)
 
     tracks = [new_track(a % 3) for a in range(12)]
-    for step in range(300_000):
+    for step in range(400_000):
         i = rng.randrange(len(tracks))
         track, playout = tracks[i]
         action = rng.random()
         if action < 0.55:
+            pushes += 1
             playout.push(rng.choice(opus) if isinstance(playout, OpusPlayout) else rng.randbytes(rng.randrange(1, 6000)))
         elif action < 0.85:
             playout.next_frame(rng.choice((0.0, 1.0)), rng.random() < 0.1)
@@ -85,7 +86,7 @@ def test_the_budget_returns_to_zero_after_300k_operations_on_many_tracks_and_age
             for agent in agents:
                 assert agent.queued_bytes == sum(t.queued_bytes for t, _ in tracks if t.agent is agent) <= limits.agent_bytes
             assert budget.queued_bytes == sum(t.queued_bytes for t, _ in tracks) <= limits.server_bytes
-    assert budget.dropped_chunks > 1000 and ended > 1000
+    assert pushes > 200_000 and budget.dropped_chunks > 1000 and ended > 1000
     assert causes == {f"playout.{cause}" for cause in ("track_seconds", "track_bytes", "agent_seconds", "agent_bytes",
                                                        "server_bytes")}, "every level overflowed"
     for track, playout in tracks:
