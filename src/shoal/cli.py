@@ -87,6 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--trace-playout", default=env("SHOAL_TRACE_PLAYOUT"), help=argparse.SUPPRESS)
     # Tests only: a socket frame containing this text raises in its handler (the 1011/PeerCrashed path).
     serve.add_argument("--debug-fault-marker", default=env("SHOAL_DEBUG_FAULT_MARKER"), help=argparse.SUPPRESS)
+    # Tests only: an agent frame containing this text and a number blocks the event loop that many ms (a stall).
+    serve.add_argument("--debug-stall-marker", default=env("SHOAL_DEBUG_STALL_MARKER"), help=argparse.SUPPRESS)
     serve.add_argument("--log-level", default=env("SHOAL_LOG_LEVEL", "info"), help="[SHOAL_LOG_LEVEL]")
     return parser
 
@@ -157,6 +159,12 @@ LIMIT_OPTIONS: tuple[tuple[str, type, str, str], ...] = (
     ("--http-keepalive-timeout", float, "http_keepalive_timeout_s", "seconds an idle keep-alive connection stays open"),
     ("--max-rooms", int, "max_rooms", "rooms per server (503 beyond)"),
     ("--max-peers-per-room", int, "max_peers_per_room", "peers per room; maxPeers can only lower it (409 beyond)"),
+    ("--playout-max-track-bytes", int, "playout_max_track_bytes", "bytes of queued audio per outgoing agent track"),
+    ("--playout-max-agent-seconds", float, "playout_max_agent_seconds", "seconds of queued audio per agent, all tracks"),
+    ("--playout-max-agent-bytes", int, "playout_max_agent_bytes", "bytes of queued audio per agent, all tracks"),
+    ("--playout-max-server-bytes", int, "playout_max_server_bytes", "bytes of queued agent audio per server"),
+    ("--playout-max-lag", float, "playout_max_lag_s", "seconds playout may fall behind before late frames are dropped"),
+    ("--max-tracks-per-agent", int, "max_tracks_per_agent", "tracks one agent may publish (close 1008 beyond)"),
     (
         "--room-peerless-purge-timeout",
         float,
@@ -208,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             ice_connect_timeout_s=args.ice_connect_timeout,
             trace_playout=args.trace_playout,
             debug_fault_marker=args.debug_fault_marker or None,
+            debug_stall_marker=args.debug_stall_marker or None,
             rtc_public_ip=args.rtc_public_ip,
             rtc_udp_port=args.rtc_udp_port,
             rtc_port_range=args.rtc_port_range,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
+from shoal.media.budget import BudgetLimits
 from shoal.net.addresses import PortRange, parse_port_range, validate_interface_pattern, validate_public_ip
 from shoal.net.iceservers import DEFAULT_TURN_TTL_S, IcePolicy
 from shoal.protocol.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_STRING, MetadataLimits
@@ -26,7 +27,19 @@ class ShoalConfig:
     max_unauthenticated_per_ip: int = 64
     """Sockets one remote address may hold open before authenticating; more are closed (1013). 0: no limit."""
     playout_max_seconds: float = 600.0
-    """Per-track bound of queued outgoing agent audio (tail drop beyond it)."""
+    """Per-track bound of queued outgoing agent audio, in seconds (tail drop beyond it)."""
+    playout_max_track_bytes: int = 64 << 20
+    """Per-track bound of queued outgoing agent audio, in bytes (an Opus packet's size, not its duration)."""
+    playout_max_agent_seconds: float = 1200.0
+    """Per-agent bound of queued outgoing audio over all its tracks, in seconds."""
+    playout_max_agent_bytes: int = 128 << 20
+    """Per-agent bound of queued outgoing audio over all its tracks, in bytes."""
+    playout_max_server_bytes: int = 1 << 30
+    """Server-wide bound of queued outgoing agent audio, in bytes."""
+    playout_max_lag_s: float = 0.2
+    """Beyond this lag behind schedule (a stall) the playout clock skips ahead and tracks drop their late frames."""
+    max_tracks_per_agent: int = 16
+    """Tracks one agent may publish at once; one more ``AddTrack`` closes its socket (1008)."""
     agent_outbox_messages: int = 1500
     """Per-agent bound of undelivered messages (about 30 s of one track); oldest dropped."""
     notifier_outbox_messages: int = 10000
@@ -60,6 +73,8 @@ class ShoalConfig:
     """``GET /metrics`` answers without the management token (for a scraper on a trusted network)."""
     debug_fault_marker: str | None = None
     """Tests only: a socket frame containing this text makes its handler raise, to exercise the crash path."""
+    debug_stall_marker: str | None = None
+    """Tests only: an agent frame containing this text followed by digits blocks the event loop that many ms."""
     # limits against untrusted clients (issue 10) ----------------------------------------
     metadata_max_depth: int = DEFAULT_MAX_DEPTH
     """Deepest nesting of peer/track metadata; deeper is refused (400, or close 1008)."""
@@ -108,10 +123,26 @@ class ShoalConfig:
             raise ValueError("HTTP timeouts must be positive")
         if self.max_rooms < 1 or self.max_peers_per_room < 1:
             raise ValueError("--max-rooms and --max-peers-per-room must be at least 1")
+        if min(self.playout_max_track_bytes, self.playout_max_agent_bytes, self.playout_max_server_bytes) < 1024:
+            raise ValueError("--playout-max-track-bytes, --playout-max-agent-bytes and --playout-max-server-bytes "
+                             "must be at least 1024")
+        if self.playout_max_agent_seconds <= 0:
+            raise ValueError("--playout-max-agent-seconds must be positive")
+        if self.playout_max_lag_s < 0.02:
+            raise ValueError("--playout-max-lag must be at least 0.02 s (one frame)")
+        if self.max_tracks_per_agent < 1:
+            raise ValueError("--max-tracks-per-agent must be at least 1")
         if self.room_peerless_purge_timeout_s < 0:
             raise ValueError("--room-peerless-purge-timeout must not be negative (0: never)")
         if self.webhook_reap_grace_s <= 0:
             raise ValueError("--webhook-reap-grace must be positive")
+
+    @property
+    def playout_limits(self) -> BudgetLimits:
+        return BudgetLimits(
+            self.playout_max_seconds, self.playout_max_track_bytes, self.playout_max_agent_seconds,
+            self.playout_max_agent_bytes, self.playout_max_server_bytes, self.max_tracks_per_agent,
+        )
 
     @property
     def metadata_limits(self) -> MetadataLimits:

@@ -15,6 +15,7 @@ from shoal.config import ShoalConfig
 from shoal.domain.manager import RoomLimits, RoomManager
 from shoal.endpoints.directory import EndpointDirectory
 from shoal.endpoints.routing import MediaRouter
+from shoal.media.budget import PlayoutBudget
 from shoal.media.clock import PlayoutClock
 from shoal.media.trace import PlayoutTrace
 from shoal.metrics import ServerMetrics
@@ -47,7 +48,9 @@ class Shoal:
         """Media and socket counters the hot paths bump (read by ``GET /metrics``)."""
         self.router = MediaRouter(self.manager, self.tally)
         self.directory = EndpointDirectory(self.manager)
-        self.clock = PlayoutClock()
+        self.clock = PlayoutClock(max_lag_s=config.playout_max_lag_s)
+        self.playout_budget = PlayoutBudget(config.playout_limits, self.refusals.note)
+        """Queued outgoing agent audio, in bytes and seconds, per track, agent and server."""
         self.trace = PlayoutTrace(config.trace_playout) if config.trace_playout else None
         self.rtc = RtcNetwork(
             public_ip=config.rtc_public_ip,

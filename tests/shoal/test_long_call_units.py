@@ -452,11 +452,13 @@ def test_the_opus_packetizer_keeps_its_timestamps_on_the_clock_across_pauses() -
 async def test_the_playout_clock_ticks_on_exact_deadlines_for_hours() -> None:
     """200,000 ticks (67 min) on a monotonic clock that reads 10^6 s (a machine up 12 days),
     with one 0.5 s stall: every deadline is the anchor plus n × 20 ms to the nanosecond, and
-    the stall re-anchors once instead of bursting. (The old running sum ``deadline += 0.02``
-    was off by microseconds after an hour; each addition rounds at 10^6 s.)"""
+    the stall skips the 24 slots that passed (one catch-up) instead of bursting or moving the
+    schedule. (The old running sum ``deadline += 0.02`` was off by microseconds after an
+    hour; each addition rounds at 10^6 s.)"""
     clock = FakeTime(1_000_000.0)
     ticks = PlayoutClock(clock=clock, sleep=clock.sleep)
     deadlines: list[float] = []
+    skips: list[int] = []
     done = asyncio.Event()
 
     class Player:
@@ -469,14 +471,18 @@ async def test_the_playout_clock_ticks_on_exact_deadlines_for_hours() -> None:
                 return False
             return True
 
+        def skip(self, frames: int) -> int:
+            skips.append(frames)
+            return 0
+
     ticks.add(Player())
     await asyncio.wait_for(done.wait(), 120)
     await ticks.close()
-    assert ticks.reanchors == 1
-    for part in (deadlines[:100_000], deadlines[100_000:]):
-        anchor = part[0]
-        for n in (1, 1000, 50_000, len(part) - 1):
-            assert abs(part[n] - (anchor + n * FRAME_S)) < 1e-9, f"deadline {n} off by {part[n] - anchor - n * FRAME_S:.2e} s"
+    assert (ticks.catchups, ticks.skipped_ticks, skips) == (1, 24, [24])
+    anchor = deadlines[0]
+    for n in (1, 1000, 50_000, 99_999, 100_000, 150_000, len(deadlines) - 1):
+        slot = n + (24 if n >= 100_000 else 0)
+        assert abs(deadlines[n] - (anchor + slot * FRAME_S)) < 1e-9, f"deadline {n} off by {deadlines[n] - anchor - slot * FRAME_S:.2e} s"
     assert deadlines[100_000] - deadlines[99_999] == pytest.approx(0.5, abs=1e-6)
 
 

@@ -24,6 +24,8 @@ LIMIT_FIELDS = (
     "http_max_header_bytes", "http_max_body_bytes", "http_header_timeout_s", "http_body_timeout_s",
     "http_keepalive_timeout_s", "max_rooms", "max_peers_per_room", "room_peerless_purge_timeout_s",
     "webhook_queue_messages", "webhook_reap_grace_s",
+    "playout_max_seconds", "playout_max_track_bytes", "playout_max_agent_seconds", "playout_max_agent_bytes",
+    "playout_max_server_bytes", "playout_max_lag_s", "max_tracks_per_agent",
 )
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -58,6 +60,7 @@ async def limits_stats(request: Request) -> dict[str, Any]:
         "rooms": len(shoal.manager.rooms()),
         "purged_rooms": shoal.manager.purged_rooms,
         "webhooks": shoal.webhooks.stats(),
+        "playout": {**shoal.playout_budget.stats(), **shoal.clock.stats()},
     }
 
 

@@ -18,6 +18,7 @@ from shoal.domain.model import Peer, Track, TrackKind
 from shoal.endpoints.routing import MediaRouter
 from shoal.errors import ShoalError
 from shoal.logtext import clip
+from shoal.media.budget import AgentBudget
 from shoal.media.clock import PlayoutClock
 from shoal.media.fanout import PcmOut, TrackFanout
 from shoal.media.outgoing import OutgoingAudio
@@ -62,7 +63,7 @@ class AgentEndpoint:
         router: MediaRouter,
         clock: PlayoutClock,
         outbox: Outbox,
-        playout_max_seconds: float,
+        budget: AgentBudget,
         trace: PlayoutTrace | None = None,
     ) -> None:
         self.peer_id = peer.id
@@ -74,7 +75,8 @@ class AgentEndpoint:
         self._tally = router.tally
         self._clock = clock
         self._outbox = outbox
-        self._playout_max_seconds = playout_max_seconds
+        self._budget = budget
+        """Bounds what this agent's tracks may queue (bytes, seconds, how many tracks)."""
         self._tracks: dict[str, OutgoingAudio] = {}
         self._trace = trace
         self._captures: dict[str, asyncio.Task[None]] = {}
@@ -168,13 +170,16 @@ class AgentEndpoint:
     def _add_track(self, event: proto.AddTrack) -> None:
         if event.track_id in self._tracks:
             raise SessionError(f"AddTrack: track {clip(event.track_id, 40)} already exists")
+        refusal = self._budget.refuse_track(len(self._tracks), event.track_id)
+        if refusal is not None:
+            raise SessionError(f"AddTrack: {refusal}")
         playout: Playout
         name = f"{self.peer_id}/{event.track_id}"
+        budget = self._budget.track(event.track_id)
         if event.encoding == "pcm16":
-            fmt = PcmFormat(event.sample_rate, event.channels)
-            playout = PcmPlayout(fmt, self._playout_max_seconds, name, self._tally)
+            playout = PcmPlayout(PcmFormat(event.sample_rate, event.channels), name=name, budget=budget, tally=self._tally)
         else:
-            playout = OpusPlayout(self._playout_max_seconds, name, self._tally)
+            playout = OpusPlayout(name=name, budget=budget, tally=self._tally)
         track = Track(event.track_id, self.peer_id, TrackKind.AUDIO, parse_metadata(event.metadata_json))
         wrap = proto.TrackDataWrap(self.peer_id, track.id, TrackKind.AUDIO, track.metadata_json)
         fanout = TrackFanout(playout.source_rate, wrap)
@@ -200,9 +205,9 @@ class AgentEndpoint:
             stats = outgoing.playout.stats
             log.info(
                 "track %s ended: %.2f s received, %d frames played, %.2f s dropped (overflow), %.2f s interrupted, "
-                "%d undecodable packets skipped",
-                track_id, stats.received_seconds, stats.played_frames,
-                stats.overflow_dropped_seconds, stats.interrupted_seconds, stats.malformed_chunks,
+                "%d late frames dropped, %d undecodable packets skipped",
+                track_id, stats.received_seconds, stats.played_frames, stats.overflow_dropped_seconds,
+                stats.interrupted_seconds, stats.late_dropped_frames, stats.malformed_chunks,
             )
         self._manager.remove_track(self.room_id, self.peer_id, track_id)
 
@@ -210,6 +215,9 @@ class AgentEndpoint:
         """The socket ended: stop publishing (queued audio is dropped) and stop receiving."""
         for outgoing in list(self._tracks.values()):
             outgoing.stop()
+        if self._budget.dropped_chunks:
+            log.info("agent %s: %d chunks (%d bytes) of its audio were dropped: its playout queues were full",
+                     self.peer_id, self._budget.dropped_chunks, self._budget.dropped_bytes)
         for capture in list(self._captures.values()):
             capture.cancel()
         self._router.remove_receiver(self)

@@ -51,7 +51,19 @@ def packet_samples(packet: bytes) -> int:
     total = frame * count
     if total > 5760:  # 120 ms is the most one packet may hold
         raise ValueError("Opus packet longer than 120 ms")
+    if len(packet) > max_packet_bytes(count):
+        raise ValueError(f"Opus packet of {len(packet)} bytes exceeds RFC 6716's {max_packet_bytes(count)} for {count} frames")
     return total
+
+
+MAX_FRAME_BYTES = 1275
+"""RFC 6716 (3.2.1): no Opus frame is longer than 1275 bytes."""
+
+
+def max_packet_bytes(frames: int) -> int:
+    """Largest packet accepted for ``frames`` frames: each at most 1275 bytes plus a 2-byte length,
+    plus the TOC and frame-count bytes. Bigger is padding, which only costs memory while queued."""
+    return (MAX_FRAME_BYTES + 2) * frames + 2
 
 
 class OpusDecoder:

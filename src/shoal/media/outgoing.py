@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
 from shoal.media.clock import PlayoutClock
@@ -50,7 +49,7 @@ class OutgoingAudio:
         if self._done or self._finishing:
             return
         self.playout.push(data)
-        self._last_push = time.monotonic()
+        self._last_push = self._clock.now()
         self._clock.add(self)
 
     def interrupt(self) -> None:
@@ -73,6 +72,12 @@ class OutgoingAudio:
         self._clock.remove(self)
         self._complete()
 
+    def skip(self, frames: int) -> int:
+        """The clock fell behind: drop the oldest ``frames`` (they are late), keeping the frame count."""
+        dropped = self.playout.drop_frames(frames)
+        self._frames += dropped
+        return dropped
+
     def tick(self, deadline: float) -> bool:
         if self._done:
             return False
@@ -92,6 +97,7 @@ class OutgoingAudio:
         if self._done:
             return
         self._done = True
+        self.playout.budget.release_all()  # nothing is queued any more; return its share
         try:
             self._on_finished()
         except Exception:

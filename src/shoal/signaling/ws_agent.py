@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import time
 
 from starlette.websockets import WebSocket
 
@@ -55,20 +57,25 @@ class _AgentSocket:
             shoal.router,
             shoal.clock,
             session.outbox,
-            shoal.config.playout_max_seconds,
+            shoal.playout_budget.agent(peer.id),
             shoal.trace,
         )
         shoal.router.add_receiver(endpoint)
-        return _ServedAgent(self._codec, endpoint, session.outbox)
+        return _ServedAgent(self._codec, endpoint, session.outbox, shoal.config.debug_stall_marker)
 
 
 class _ServedAgent:
-    def __init__(self, codec: AgentProtocol, endpoint: AgentEndpoint, outbox: Outbox) -> None:
+    def __init__(self, codec: AgentProtocol, endpoint: AgentEndpoint, outbox: Outbox, stall_marker: str | None) -> None:
         self._codec = codec
         self._endpoint = endpoint
         self._outbox = outbox
+        self._stall = re.compile(re.escape(stall_marker.encode()) + rb"(\d{1,6})") if stall_marker else None
 
     def handle(self, frame: Frame) -> ProtocolError | None:
+        if self._stall is not None and isinstance(frame, bytes) and (found := self._stall.search(frame)):
+            log.warning("--debug-stall-marker: blocking the event loop for %s ms", found[1].decode())
+            time.sleep(int(found[1]) / 1000)  # deliberately blocking: tests of stall recovery
+            return None
         event = self._codec.receive(frame)
         if isinstance(event, ProtocolError):
             return event
