@@ -110,8 +110,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
                 self._head_bytes += len(head)
                 if head:
                     super().data_received(head)
-                if self._upgraded or self.transport.is_closing():
-                    return  # not expected: a WebSocket client waits for 101 before it sends
+                if self._upgraded or self._refused or self.transport.is_closing():
+                    return  # upgraded (a WebSocket client waits for 101 first), or the parser refused the head
                 if self._awaiting_head:
                     self._refuse(
                         431, "http.header_bytes",
@@ -187,6 +187,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             self._refuse(408, "http.header_timeout", f"request headers not complete within {timeout:g} s")
 
     def _refuse(self, status: int, cause: str, message: str) -> None:
+        if self._refused:
+            return  # one answer per connection: the first refusal already wrote and shut down sending
         client = self.client[0] if self.client else "unknown client"
         self.report(cause, f"HTTP {status} to {client}: {message}")
         self._refused = True
