@@ -705,6 +705,12 @@ def judge(
             )
         if direction.spurious:
             result.notes.append(f"{name}: {direction.spurious} burst onsets matched no burst")
+    cores = os.cpu_count() or 1
+    if result.busy_cores > 0.95 * cores:
+        result.notes.append(
+            f"machine saturated: {result.busy_cores:.2f} of {cores} cores busy ({result.other_cores:.2f} by other work), "
+            f"so the server got {server_cores:.2f} cores: a backlog here is starvation, and CPU/conv is capped, not a cost"
+        )
     expired = sum(r["consent_expired"] for r in talker_reports)
     if expired:
         result.notes.append(f"{expired} participants closed their connection: ICE consent expired (the server lagged ~30 s)")
