@@ -656,6 +656,7 @@ async def run(mode: str, n: int, seconds: float, warmup: float) -> Result:
         await asyncio.gather(*(child.close() for child in children), return_exceptions=True)
         if server is not None:
             await asyncio.to_thread(server.stop)
+            server_log_notes(server.log_path.read_text(errors="replace"), result)
             if ingest.KEEP_LOGS_ON:
                 ingest.KEEP_LOGS.append(server.log_path)
             else:
@@ -674,6 +675,25 @@ async def run(mode: str, n: int, seconds: float, warmup: float) -> Result:
     result.down.add(agents_side, participants_side, t0, t1)
     judge(result, seconds, busy["server"], agents_side, participants_side, talker_reports)
     return result
+
+
+def server_log_notes(text: str, result: Result) -> None:
+    """The server's warnings, playout-clock stalls counted apart (their length stays in every agent track's queue)."""
+    stalls, warnings = 0, []
+    for line in text.splitlines():
+        if "re-anchoring" in line:
+            stalls += 1
+        elif " WARNING " in line or " ERROR " in line or line.startswith("Traceback"):
+            warnings.append(line)
+    if stalls:
+        result.notes.append(
+            f"server log: the playout clock fell > 100 ms behind and re-anchored {stalls} times; agents send in real "
+            "time, so each stall's length stays queued in their tracks (down latency ratchets up)"
+        )
+    for line in warnings[:3]:
+        result.notes.append(f"server log: {line[:200]}")
+    if len(warnings) > 3:
+        result.notes.append(f"server log: {len(warnings) - 3} more warnings")
 
 
 def judge(
