@@ -107,15 +107,20 @@ def marker_packets(bitrate: int = 32000) -> list[bytes]:
     Two periods are encoded and the second kept, so the encoder state at the loop seam is
     the steady one (the seam falls in the hum, far from any burst).
     """
-    total = 2 * PERIOD * FRAME
-    t = np.arange(total) / SAMPLE_RATE
-    signal = HUM_AMPLITUDE * np.sin(2 * np.pi * HUM_HZ * t)
-    for block in range(2 * BURST_IDS):
-        start = (block * BURST_EVERY + BURST_AT) * FRAME
-        span = slice(start, start + BURST_PACKETS * FRAME)
-        signal[span] = BURST_AMPLITUDE * np.sin(2 * np.pi * burst_hz(block % BURST_IDS) * t[span])
-    packets = encode_opus(np.round(signal).astype(np.int16), bitrate)
+    packets = encode_opus(marker_signal(SAMPLE_RATE, 2), bitrate)
     return packets[PERIOD : 2 * PERIOD]
+
+
+def marker_signal(rate: int, periods: int = 1) -> Samples:
+    """``periods`` loops of the marker signal at ``rate`` (mono int16): 20 ms packets, a burst every 25th."""
+    frame = rate * FRAME // SAMPLE_RATE
+    t = np.arange(periods * PERIOD * frame) / rate
+    signal = HUM_AMPLITUDE * np.sin(2 * np.pi * HUM_HZ * t)
+    for block in range(periods * BURST_IDS):
+        start = (block * BURST_EVERY + BURST_AT) * frame
+        span = slice(start, start + BURST_PACKETS * frame)
+        signal[span] = BURST_AMPLITUDE * np.sin(2 * np.pi * burst_hz(block % BURST_IDS) * t[span])
+    return np.round(signal).astype(np.int16)
 
 
 class OnsetDetector:
