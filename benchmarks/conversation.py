@@ -589,7 +589,7 @@ async def run(mode: str, n: int, seconds: float, warmup: float) -> Result:
     try:
         speakers: list[Child] = []  # the agents' side: agent processes, or the baseline server
         if mode == "shoal":
-            server = await asyncio.to_thread(start_server, ["--log-level", ingest.SERVER_LOG_LEVEL])
+            server = await asyncio.to_thread(start_server, ingest.shoal_args())
             for g, count in enumerate(counts):
                 child = await Child.start(f"agents{g}", "agents", "--url", server.url, "--token", server.token, "--n", str(count))
                 children.append(child)
