@@ -166,6 +166,13 @@ LIMIT_OPTIONS: tuple[tuple[str, type, str, str], ...] = (
     ("--playout-max-lag", float, "playout_max_lag_s", "seconds playout may fall behind before late frames are dropped"),
     ("--max-tracks-per-agent", int, "max_tracks_per_agent", "tracks one agent may publish (close 1008 beyond)"),
     (
+        "--participant-audio-max-delay",
+        float,
+        "participant_audio_max_delay_s",
+        "seconds a participant's audio packet may lag its stream's quickest on the sender's clock before it is "
+        "dropped for agents (stale); 0: never",
+    ),
+    (
         "--room-peerless-purge-timeout",
         float,
         "room_peerless_purge_timeout_s",

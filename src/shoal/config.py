@@ -40,6 +40,10 @@ class ShoalConfig:
     """Beyond this lag behind schedule (a stall) the playout clock skips ahead and tracks drop their late frames."""
     max_tracks_per_agent: int = 16
     """Tracks one agent may publish at once; one more ``AddTrack`` closes its socket (1008)."""
+    participant_audio_max_delay_s: float = 0.1
+    """A participant's audio packet later than this behind its stream's quickest path, on the
+    sender's RTP clock, is dropped before it is decoded for agents (``StaleGate``; 0: never)."""
+    """Tracks one agent may publish at once; one more ``AddTrack`` closes its socket (1008)."""
     agent_outbox_messages: int = 1500
     """Per-agent bound of undelivered messages (about 30 s of one track); oldest dropped."""
     notifier_outbox_messages: int = 10000
@@ -130,6 +134,8 @@ class ShoalConfig:
             raise ValueError("--playout-max-agent-seconds must be positive")
         if self.playout_max_lag_s < 0.02:
             raise ValueError("--playout-max-lag must be at least 0.02 s (one frame)")
+        if self.participant_audio_max_delay_s < 0:
+            raise ValueError("--participant-audio-max-delay must not be negative (0: never)")
         if self.max_tracks_per_agent < 1:
             raise ValueError("--max-tracks-per-agent must be at least 1")
         if self.room_peerless_purge_timeout_s < 0:

@@ -122,6 +122,7 @@ class ShoalCollector(Collector):
         family.add_metric(["participant_audio", "late"], tally.participant_audio_late)
         family.add_metric(["participant_audio", "lost"], tally.participant_audio_lost)
         family.add_metric(["participant_audio", "malformed"], tally.participant_audio_malformed)
+        family.add_metric(["participant_audio", "stale"], tally.participant_audio_stale)
         family.add_metric(["agent_outbox", "queue_full"], tally.agent_outbox_dropped)
         family.add_metric(["agent_playout", "queue_full"], tally.playout_dropped_chunks)
         family.add_metric(["agent_playout", "malformed"], tally.playout_malformed)

@@ -37,6 +37,8 @@ class Tally:
     """Packets missing from the sequence (never arrived)."""
     participant_audio_malformed: int = 0
     """Payloads libopus could not decode."""
+    participant_audio_stale: int = 0
+    """Packets later than ``--participant-audio-max-delay`` on their sender's clock, dropped undecoded."""
     # agents (shoal.endpoints.agent, shoal.media.playout, shoal.signaling.outbox)
     agent_frames_delivered: int = 0
     """20 ms audio frames (``TrackData``) queued to agents' sockets."""

@@ -25,7 +25,7 @@ LIMIT_FIELDS = (
     "http_keepalive_timeout_s", "max_rooms", "max_peers_per_room", "room_peerless_purge_timeout_s",
     "webhook_queue_messages", "webhook_reap_grace_s",
     "playout_max_seconds", "playout_max_track_bytes", "playout_max_agent_seconds", "playout_max_agent_bytes",
-    "playout_max_server_bytes", "playout_max_lag_s", "max_tracks_per_agent",
+    "playout_max_server_bytes", "playout_max_lag_s", "max_tracks_per_agent", "participant_audio_max_delay_s",
 )
 
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -155,8 +155,11 @@ class WebRTCEndpoint:
         negotiation_timeout_s: float,
         ice_connect_timeout_s: float,
         network: RtcNetwork | None = None,
+        audio_max_delay_s: float | None = None,
     ) -> None:
         self.peer_id = peer.id
+        self._audio_max_delay_s = audio_max_delay_s
+        """Participants' audio later than this on the sender's clock is dropped for agents (None: never)."""
         self._network = network
         """Where media sockets go and which ICE servers the client gets; ``None``: aiortc's defaults."""
         self.room_id = peer.room_id
@@ -554,7 +557,7 @@ class WebRTCEndpoint:
             tap = RtpTap(
                 fanout.deliver_rtp,
                 lambda: fanout.needs_pcm,
-                lambda: InlineOpusDecoder(fanout.deliver, stats, self._router.tally),
+                lambda: InlineOpusDecoder(fanout.deliver, stats, self._router.tally, self._audio_max_delay_s),
                 tally=self._router.tally,
             )
         else:
@@ -607,7 +610,8 @@ class WebRTCEndpoint:
             await wait_ended(remote)  # frames are decoded and delivered as packets arrive (InlineOpusDecoder)
             audio = inbound.audio
             frames = audio.frames
-            log.info("%s: %d late, %d lost, %d undecodable audio packets", name, audio.late, audio.lost, audio.malformed)
+            log.info("%s: %d late, %d lost, %d undecodable, %d stale audio packets",
+                     name, audio.late, audio.lost, audio.malformed, audio.stale)
         else:
             return
         tap = inbound.tap

@@ -14,10 +14,16 @@ Order: a packet at or behind the newest one decoded (a duplicate, or reordered p
 successor) is dropped and counted as ``late`` — decoding it now would put old audio after
 new. A run of ``RESYNC_AFTER`` such packets means the sender jumped its numbering, and the
 decoder follows it. A gap is counted as ``lost``; an undecodable payload as ``malformed``.
+
+Freshness: with ``max_delay_s``, a packet more than that behind its stream's quickest path
+on the sender's own clock (``StaleGate``) is dropped undecoded and counted as ``stale`` — a
+burst of audio held up in the network, or a backlog the server fell into. Its sequence
+number still counts as received, so it is not also counted as lost.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +31,12 @@ from typing import Any
 import av
 import numpy as np
 
+from shoal.media.lateness import StaleGate
 from shoal.media.pcm import Samples
 from shoal.tally import Tally
 
+OPUS_RTP_CLOCK = 48000
+"""RFC 7587: Opus RTP timestamps count 48 kHz whatever rate the audio was coded at."""
 RESYNC_AFTER = 50
 """Consecutive "late" packets (1 s of audio) after which the sequence is taken as restarted."""
 
@@ -40,6 +49,7 @@ class InboundAudioStats:
     late: int = 0
     lost: int = 0
     malformed: int = 0
+    stale: int = 0
 
 
 class InlineOpusDecoder:
@@ -48,8 +58,17 @@ class InlineOpusDecoder:
     capacity = 0
     """Frames held back (none); ``RtpTap.capacity`` reports it."""
 
-    def __init__(self, deliver: Callable[[Samples], None], stats: InboundAudioStats, tally: Tally | None = None) -> None:
+    def __init__(
+        self,
+        deliver: Callable[[Samples], None],
+        stats: InboundAudioStats,
+        tally: Tally | None = None,
+        max_delay_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``max_delay_s``: drop packets this much later than their stream's quickest (None: keep all)."""
         self._deliver = deliver
+        self._clock = clock
         self._stats = stats
         self._tally = tally if tally is not None else Tally()
         self._codec: Any = av.CodecContext.create("libopus", "r")
@@ -57,10 +76,16 @@ class InlineOpusDecoder:
         self._codec.sample_rate = 48000
         self._newest: int | None = None
         self._behind = 0
+        self._gate = StaleGate(max_delay_s, OPUS_RTP_CLOCK) if max_delay_s else None
 
     def add(self, packet: Any) -> tuple[bool, None]:
         """aiortc's jitter-buffer call: (send a PLI?, a frame to decode) — always (False, None)."""
         if not self._in_order(packet.sequence_number):
+            return False, None
+        gate = self._gate
+        if gate is not None and gate.stale(packet.timestamp, self._clock()):
+            self._stats.stale += 1
+            self._tally.participant_audio_stale += 1
             return False, None
         try:
             frames = self._codec.decode(av.Packet(packet.payload))

@@ -153,6 +153,8 @@ class RtpTap:
         self.stats = RtpStats()
         self.drop_sent: SeqSelect | None = None
         self.drop_received: SeqSelect | None = None
+        self.held: list[tuple[Callable[[bytes], Any], bytes]] | None = None
+        """While a list: outgoing RTP (not RTX) is kept here before SRTP instead of sent (``hold_sent``)."""
         self._dropped_out: OrderedDict[tuple[int, int], None] = OrderedDict()
         self._dropped_in: OrderedDict[tuple[int, int], None] = OrderedDict()
         self._keyframe_ts: dict[tuple[bool, int], int] = {}  # (sent, ssrc) -> timestamp last counted
@@ -194,6 +196,21 @@ class RtpTap:
             return False
         self.stats.rtp_sent += 1
         return True
+
+    def hold_sent(self) -> None:
+        """Keep outgoing packets from now on, as a stalled network would (``release_sent`` delivers them)."""
+        if self.held is None:
+            self.held = []
+
+    async def release_sent(self) -> int:
+        """Send every held packet at once, in order, and stop holding; returns how many."""
+        count = 0
+        while self.held:  # still holding while it sends: what the sender makes meanwhile queues behind
+            send, data = self.held.pop(0)
+            await send(data)
+            count += 1
+        self.held = None
+        return count
 
     def arriving(self, ssrc: int, seq: int, rtx: bool) -> bool:
         """Decide on one incoming RTP packet before SRTP: True to drop it."""
@@ -319,6 +336,9 @@ class _Hooks:
                         if keyframe_start(codec, rtp_payload(data)):
                             keyframe_ts = int.from_bytes(data[4:8], "big")
                     if not tap.sending(ssrc, int.from_bytes(data[2:4], "big"), rtx, keyframe_ts):
+                        return
+                    if tap.held is not None and not rtx:
+                        tap.held.append((send_rtp, data))
                         return
             await send_rtp(data)
 

@@ -1,0 +1,97 @@
+"""A participant's audio held up in the network and then delivered at once, against real servers.
+
+Alice's outgoing audio is held before SRTP for 3 s (as a stalled network would) and then sent
+all at once; Bob keeps talking throughout. The agent must not receive Alice's 3 s backlog —
+it is stale, dropped undecoded and counted — but must hear Alice again right away, and Bob
+without a break. A second server started with ``--participant-audio-max-delay 0`` shows that
+the backlog would otherwise arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from shoal.testing import ToneSource, WebRTCPeer
+from tests.shoal.test_metrics import scrape, value
+from tests.support.agent_client import RawAgent, create_room
+from tests.support.audio import dominant_frequency
+from tests.support.peers import join
+from tests.support.server import ServerProcess, start_server
+
+HOLD_S = 3.0
+RATE = 16000
+
+
+@pytest.fixture(scope="module")
+def ungated() -> Iterator[ServerProcess]:
+    proc = start_server(["--participant-audio-max-delay", "0"])
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+async def hold_alice(server: ServerProcess, peers: list[WebRTCPeer]) -> tuple[RawAgent, str, str, int, float]:
+    """Alice and Bob talk to an agent; Alice's audio is held HOLD_S, then released.
+
+    Returns the agent, both track ids, the packets released and the agent's chunk count of
+    Alice's track just before the release.
+    """
+    room = create_room(server)
+    agent = await RawAgent.join(server, room, rate=RATE)
+    alice, bob = await join(server, room, "alice"), await join(server, room, "bob")
+    peers += [alice, bob]
+    alice_track = await alice.publish_audio(ToneSource(440))
+    bob_track = await bob.publish_audio(ToneSource(660))
+    await agent.wait_samples(alice_track, RATE, timeout=15)
+    await agent.wait_samples(bob_track, RATE, timeout=15)
+    tap = alice.rtp_tap("audio")
+    tap.hold_sent()
+    await asyncio.sleep(0.3)  # what was in flight has arrived
+    alice_before, bob_before = len(agent.received[alice_track].chunks), len(agent.received[bob_track].chunks)
+    await asyncio.sleep(HOLD_S - 0.3)
+    assert len(agent.received[alice_track].chunks) == alice_before, "nothing of Alice's arrives while it is held"
+    bob_during = len(agent.received[bob_track].chunks) - bob_before
+    assert bob_during >= 0.8 * (HOLD_S - 0.3) * 50, f"Bob's audio went on: {bob_during} frames in {HOLD_S - 0.3} s"
+    released = await tap.release_sent()
+    assert released >= 0.9 * HOLD_S * 50, f"{released} packets were held"
+    return agent, alice_track, bob_track, released, alice_before
+
+
+async def test_a_held_up_burst_of_a_participant_is_dropped_as_stale_and_its_audio_resumes(
+    server: ServerProcess, peers: list[WebRTCPeer]
+) -> None:
+    stale_before = value(scrape(server), "shoal_dropped_total", where="participant_audio", reason="stale")
+    lost_before = value(scrape(server), "shoal_dropped_total", where="participant_audio", reason="lost")
+    agent, alice_track, bob_track, released, alice_before = await hold_alice(server, peers)
+    await asyncio.sleep(0.25)
+    burst = len(agent.received[alice_track].chunks) - alice_before
+    # What was sampled within 100 ms of the release, plus the 250 ms of live audio since: ≲ 18 frames.
+    assert burst <= 25, f"{burst} of Alice's {released} held-up frames reached the agent"
+    await agent.wait_samples(alice_track, (alice_before + burst + 50) * RATE // 50, timeout=10)
+    received = agent.received[alice_track]
+    live = np.frombuffer(b"".join(received.chunks[-40:]), dtype="<i2")
+    assert abs(dominant_frequency(live, RATE) - 440) < 10, "Alice is heard again after the burst"
+    bob = np.frombuffer(b"".join(agent.received[bob_track].chunks[-40:]), dtype="<i2")
+    assert abs(dominant_frequency(bob, RATE) - 660) < 10
+    samples = scrape(server)
+    stale = value(samples, "shoal_dropped_total", where="participant_audio", reason="stale") - stale_before
+    lost = value(samples, "shoal_dropped_total", where="participant_audio", reason="lost") - lost_before
+    assert released - 10 <= stale <= released, f"{stale} of {released} held-up packets counted stale"
+    assert lost <= 2, f"the dropped packets were counted as lost too ({lost})"
+    await agent.close()
+
+
+async def test_without_the_gate_the_held_up_burst_reaches_the_agent(
+    ungated: ServerProcess, peers: list[WebRTCPeer]
+) -> None:
+    agent, alice_track, _, released, alice_before = await hold_alice(ungated, peers)
+    await asyncio.sleep(0.25)
+    burst = len(agent.received[alice_track].chunks) - alice_before
+    assert burst >= 0.9 * released, f"only {burst} of {released} held-up frames arrived without the gate"
+    assert value(scrape(ungated), "shoal_dropped_total", where="participant_audio", reason="stale") == 0
+    await agent.close()
