@@ -14,6 +14,7 @@ from shoal import __version__
 from shoal.api import errors as api_errors
 from shoal.api.body_limit import BodyLimitMiddleware
 from shoal.api.rest import router
+from shoal.api.ws_direct import RAW_SEND
 from shoal.auth import bearer_token, check_management_token
 from shoal.config import ShoalConfig
 from shoal.metrics import CONTENT_TYPE_LATEST
@@ -44,6 +45,8 @@ class EdgeMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket") and "//" in scope["path"]:
             scope = dict(scope, path=_SLASHES.sub("/", scope["path"]))
+        if scope["type"] == "websocket":
+            scope = dict(scope, **{RAW_SEND: send})  # the server's own send, for direct writes
         if scope["type"] == "http" and scope["path"] not in self._public:
             header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
             presented = bearer_token(header)

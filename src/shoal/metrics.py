@@ -101,6 +101,11 @@ class ShoalCollector(Collector):
             "shoal_agent_frames_delivered", "20 ms audio frames (TrackData) queued to agents.", tally.agent_frames_delivered
         )
         yield CounterMetricFamily(
+            "shoal_agent_frames_written_directly",
+            "Frames written to agents' sockets at once, in the call that made them (the rest wait for the socket's writer).",
+            tally.agent_frames_written_directly,
+        )
+        yield CounterMetricFamily(
             "shoal_agent_frames_played", "20 ms frames of agents' outgoing tracks played out.", tally.playout_frames_played
         )
         yield GaugeMetricFamily(

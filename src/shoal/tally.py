@@ -44,6 +44,8 @@ class Tally:
     """20 ms audio frames (``TrackData``) queued to agents' sockets."""
     agent_outbox_dropped: int = 0
     """Frames dropped, oldest first, because an agent read too slowly."""
+    agent_frames_written_directly: int = 0
+    """Frames written to an agent's socket in the call that made them, without the writer task's hop."""
     playout_frames_played: int = 0
     """20 ms frames of agents' outgoing tracks played out."""
     playout_dropped_chunks: int = 0

@@ -24,6 +24,7 @@ EXPECTED = {
     "shoal_rooms", "shoal_peers", "shoal_tracks",
     "shoal_rtp_packets_received", "shoal_rtp_packets_forwarded", "shoal_rtp_retransmissions",
     "shoal_keyframe_requests", "shoal_participant_audio_frames_decoded", "shoal_agent_frames_delivered", "shoal_agent_frames_played",
+    "shoal_agent_frames_written_directly",
     "shoal_agent_playout_queue_seconds", "shoal_dropped", "shoal_refusals",
     "shoal_webhook_deliveries", "shoal_webhook_failures", "shoal_event_loop_lag_seconds",
     "process_cpu_seconds", "process_resident_memory_bytes",
@@ -153,6 +154,11 @@ async def test_participant_audio_to_an_agent_counts_the_frames_it_received(
         before, "shoal_participant_audio_frames_decoded_total"
     )
     assert abs(decoded - received) <= 2, f"{decoded} frames decoded, the agent received {received}"
+    direct = value(after, "shoal_agent_frames_written_directly_total") - value(
+        before, "shoal_agent_frames_written_directly_total"
+    )
+    # Each frame is written in the call that decoded it (shoal.api.ws_direct), not a loop iteration later.
+    assert direct >= 0.9 * delivered, f"{direct} of {delivered} frames written directly"
     await agent.close()
 
 

@@ -6,6 +6,10 @@ Every socket writes through one, so a slow client can never grow the server's me
   live audio that is too old to matter gives way to fresh audio.
 * ``close`` (notifications): when full the client is too slow to keep a complete, ordered
   event stream, so the socket is closed (1013) rather than silently losing events.
+
+With a direct writer (``write_directly``, ``shoal.api.ws_direct``) a frame put while nothing
+is queued or being written goes to the socket at once, in the caller's call; otherwise, and
+whenever the writer says it cannot, the frame is queued as above — order is kept either way.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ class Outbox:
     def __init__(
         self, limit: int, policy: Literal["drop_oldest", "close"], name: str, tally: Tally | None = None
     ) -> None:
-        """``tally``: where a ``drop_oldest`` outbox (an agent's) also counts its drops."""
+        """``tally``: where an agent's outbox also counts its drops and direct writes."""
         self._tally = tally
         self._queue: deque[bytes] = deque()
         self._limit = limit
@@ -38,14 +42,28 @@ class Outbox:
         self._wakeup = asyncio.Event()
         self._overflowed = False
         self._closed = False
+        self._draining = False
+        self._direct: Callable[[bytes], bool] | None = None
         self.dropped = 0
         self.sent = 0
+        self.sent_directly = 0
+
+    def write_directly(self, write: Callable[[bytes], bool] | None) -> None:
+        """Use ``write`` (True: the frame is on the socket) for frames that would not wait anyway."""
+        self._direct = write
 
     def __len__(self) -> int:
         return len(self._queue)
 
     def put(self, frame: bytes) -> None:
         if self._closed:
+            return
+        direct = self._direct
+        if direct is not None and not self._queue and not self._draining and direct(frame):
+            self.sent += 1
+            self.sent_directly += 1
+            if self._tally is not None:
+                self._tally.agent_frames_written_directly += 1
             return
         if len(self._queue) >= self._limit:
             if self._policy == "close":
@@ -72,8 +90,12 @@ class Outbox:
             self._wakeup.clear()
             if self._overflowed:
                 raise OutboxOverflow(f"{self._name}: more than {self._limit} frames undelivered")
-            while self._queue:
-                await send(self._queue.popleft())
-                self.sent += 1
+            self._draining = True
+            try:
+                while self._queue:
+                    await send(self._queue.popleft())
+                    self.sent += 1
+            finally:
+                self._draining = False
             if self._closed:
                 return

@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from shoal.api.ws_direct import direct_writer
 from shoal.protocol.base import CLOSE_INTERNAL, CLOSE_POLICY, ProtocolError, clip_reason
 from shoal.signaling.outbox import Outbox, OutboxOverflow
 from shoal.signaling.preauth import PreAuthGate
@@ -184,6 +185,7 @@ class SocketSession:
         A failure is a protocol error of the client, a ``fail()`` call, or an unexpected
         exception in ``handle`` (then the reason is ``INTERNAL_ERROR``).
         """
+        self.outbox.write_directly(direct_writer(self.ws))
         reader = asyncio.create_task(self._read(handle), name=f"{self.name}-reader")
         writer = asyncio.create_task(self.outbox.run(self.ws.send_bytes), name=f"{self.name}-writer")
         closer = asyncio.create_task(self._close_event.wait(), name=f"{self.name}-closer")
@@ -196,6 +198,7 @@ class SocketSession:
                 self.outbox.close()
                 await asyncio.wait({writer}, timeout=FLUSH_BEFORE_CLOSE_S)
         finally:
+            self.outbox.write_directly(None)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
