@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--debug-fault-marker", default=env("SHOAL_DEBUG_FAULT_MARKER"), help=argparse.SUPPRESS)
     # Tests only: an agent frame containing this text and a number blocks the event loop that many ms (a stall).
     serve.add_argument("--debug-stall-marker", default=env("SHOAL_DEBUG_STALL_MARKER"), help=argparse.SUPPRESS)
+    # Tests only: sockets write frames directly always, not only while the event loop is behind.
+    serve.add_argument("--debug-direct-writes", action="store_true",
+                       default=bool(env("SHOAL_DEBUG_DIRECT_WRITES")), help=argparse.SUPPRESS)
     serve.add_argument("--log-level", default=env("SHOAL_LOG_LEVEL", "info"), help="[SHOAL_LOG_LEVEL]")
     return parser
 
@@ -224,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             trace_playout=args.trace_playout,
             debug_fault_marker=args.debug_fault_marker or None,
             debug_stall_marker=args.debug_stall_marker or None,
+            debug_direct_writes=args.debug_direct_writes,
             rtc_public_ip=args.rtc_public_ip,
             rtc_udp_port=args.rtc_udp_port,
             rtc_port_range=args.rtc_port_range,

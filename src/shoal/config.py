@@ -79,6 +79,8 @@ class ShoalConfig:
     """Tests only: a socket frame containing this text makes its handler raise, to exercise the crash path."""
     debug_stall_marker: str | None = None
     """Tests only: an agent frame containing this text followed by digits blocks the event loop that many ms."""
+    debug_direct_writes: bool = False
+    """Tests only: sockets write frames directly always, not only while the event loop is behind."""
     # limits against untrusted clients (issue 10) ----------------------------------------
     metadata_max_depth: int = DEFAULT_MAX_DEPTH
     """Deepest nesting of peer/track metadata; deeper is refused (400, or close 1008)."""

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["CONTENT_TYPE_LATEST", "LoopLagMonitor", "ServerMetrics", "ShoalCollector"]
 
 LAG_INTERVAL_S = 0.1
+BEHIND_S = 0.03
+"""A wake-up later than this means the loop is behind: sockets then write frames directly (``ws_direct``)."""
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, float("inf"))
 
 
@@ -143,6 +145,11 @@ class LoopLagMonitor:
         self._histogram = histogram
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
+        self._last = 0.0
+
+    def is_behind(self) -> bool:
+        """The last wake-up was over ``BEHIND_S`` late: loop iterations are long (overload, a stall)."""
+        return self._last > BEHIND_S
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="loop-lag")
@@ -151,7 +158,8 @@ class LoopLagMonitor:
         while True:
             asked = time.monotonic()
             await asyncio.sleep(self._interval)
-            self._histogram.observe(max(0.0, time.monotonic() - asked - self._interval))
+            self._last = max(0.0, time.monotonic() - asked - self._interval)
+            self._histogram.observe(self._last)
 
     async def close(self) -> None:
         if self._task is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from shoal import seam
 from shoal.bus import EventBus
@@ -77,6 +78,10 @@ class Shoal:
         self.bus.subscribe(self.notifiers.on_event)
         self.bus.subscribe(self.webhooks.on_event)
         self.metrics = ServerMetrics(self)
+        self.loop_behind: Callable[[], bool] = (
+            (lambda: True) if config.debug_direct_writes else self.metrics.loop_lag.is_behind
+        )
+        """While true, sockets write frames directly (``shoal.api.ws_direct``)."""
 
     async def start(self) -> None:
         await self.rtc.start()

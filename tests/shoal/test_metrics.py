@@ -154,11 +154,6 @@ async def test_participant_audio_to_an_agent_counts_the_frames_it_received(
         before, "shoal_participant_audio_frames_decoded_total"
     )
     assert abs(decoded - received) <= 2, f"{decoded} frames decoded, the agent received {received}"
-    direct = value(after, "shoal_agent_frames_written_directly_total") - value(
-        before, "shoal_agent_frames_written_directly_total"
-    )
-    # Each frame is written in the call that decoded it (shoal.api.ws_direct), not a loop iteration later.
-    assert direct >= 0.9 * delivered, f"{direct} of {delivered} frames written directly"
     await agent.close()
 
 

@@ -69,7 +69,9 @@ async def serve_peer_socket(ws: WebSocket, shoal: Shoal, adapter: PeerSocketAdap
     if peer is None:
         return
     name = f"{adapter.channel} {peer.id}"
-    session = SocketSession(ws, adapter.outbox(peer), name, shoal.unexpected_errors, config.debug_fault_marker)
+    session = SocketSession(
+        ws, adapter.outbox(peer), name, shoal.unexpected_errors, config.debug_fault_marker, shoal.loop_behind
+    )
     shoal.sessions.register(peer.id, session)
     connection = shoal.manager.connect(peer)
     served: Served | None = None

@@ -157,8 +157,11 @@ class SocketSession:
         name: str,
         errors: UnexpectedErrors | None = None,
         fault_marker: str | None = None,
+        loop_behind: Callable[[], bool] | None = None,
     ) -> None:
+        """``loop_behind``: while it says so, frames are written directly (``shoal.api.ws_direct``)."""
         self.ws = ws
+        self._loop_behind = loop_behind
         self.outbox = outbox
         self.name = name
         self._errors = errors if errors is not None else UnexpectedErrors()
@@ -185,7 +188,8 @@ class SocketSession:
         A failure is a protocol error of the client, a ``fail()`` call, or an unexpected
         exception in ``handle`` (then the reason is ``INTERNAL_ERROR``).
         """
-        self.outbox.write_directly(direct_writer(self.ws))
+        if self._loop_behind is not None:
+            self.outbox.write_directly(direct_writer(self.ws, self._loop_behind))
         reader = asyncio.create_task(self._read(handle), name=f"{self.name}-reader")
         writer = asyncio.create_task(self.outbox.run(self.ws.send_bytes), name=f"{self.name}-writer")
         closer = asyncio.create_task(self._close_event.wait(), name=f"{self.name}-closer")

@@ -30,7 +30,9 @@ async def serve_notifier(ws: WebSocket, shoal: Shoal) -> None:
 
     outbox = Outbox(shoal.config.notifier_outbox_messages, "close", "notifier")
     outbox.put(codec.accept_auth())
-    session = SocketSession(ws, outbox, "notifier", shoal.unexpected_errors, shoal.config.debug_fault_marker)
+    session = SocketSession(
+        ws, outbox, "notifier", shoal.unexpected_errors, shoal.config.debug_fault_marker, shoal.loop_behind
+    )
     log.info("notifier connected")
 
     def handle(frame: Frame) -> ProtocolError | None:
