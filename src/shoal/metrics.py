@@ -126,6 +126,7 @@ class ShoalCollector(Collector):
         )
         family.add_metric(["rtp_send_queue", "overload"], tally.rtp_dropped_overload)
         family.add_metric(["rtp_receive", "late"], tally.rtp_dropped_late)
+        family.add_metric(["rtp_receive", "srtp_refused"], tally.srtp_refused)
         family.add_metric(["participant_audio", "late"], tally.participant_audio_late)
         family.add_metric(["participant_audio", "lost"], tally.participant_audio_lost)
         family.add_metric(["participant_audio", "malformed"], tally.participant_audio_malformed)

@@ -31,6 +31,7 @@ import aiortc
 import aiortc.codecs
 import aiortc.rtcicetransport
 import aiortc.rtcpeerconnection
+import pylibsrtp
 from aiortc import (
     RTCCertificate,
     RTCDtlsTransport,
@@ -203,6 +204,46 @@ def set_gatherer_hooks(connection_kwargs: ConnectionKwargs, make: Callable[..., 
     _hooked_connection[:] = [make]
 
 
+class _CountingSrtp:
+    """An inbound SRTP session that reports each packet it refuses (forged, corrupted, replayed)."""
+
+    __slots__ = ("_session", "_refused")
+
+    def __init__(self, session: Any, refused: Callable[[], None]) -> None:
+        self._session = session
+        self._refused = refused
+
+    def unprotect(self, data: bytes) -> bytes:
+        try:
+            result: bytes = self._session.unprotect(data)
+        except pylibsrtp.Error:
+            self._refused()
+            raise
+        return result
+
+    def unprotect_rtcp(self, data: bytes) -> bytes:
+        try:
+            result: bytes = self._session.unprotect_rtcp(data)
+        except pylibsrtp.Error:
+            self._refused()
+            raise
+        return result
+
+
+def count_srtp_refusals(transport: RTCDtlsTransport, refused: Callable[[], None]) -> bool:
+    """Have ``refused()`` called for each inbound packet SRTP refuses (aiortc drops them silently).
+
+    Call once DTLS is connected (the session exists only then); False if it does not yet.
+    """
+    raw: Any = transport
+    session = getattr(raw, "_rx_srtp", None)
+    if session is None:
+        return False
+    if not isinstance(session, _CountingSrtp):
+        raw._rx_srtp = _CountingSrtp(session, refused)
+    return True
+
+
 # test instruments (shoal.testing.rtp, shoal.testing.peer) -----------------------------------
 
 
@@ -220,6 +261,12 @@ def hook_ice_recv(transport: RTCIceTransport, recv: AsyncFn) -> AsyncFn:
     original: AsyncFn = getattr(transport, "_recv")  # noqa: B009
     setattr(transport, "_recv", recv)  # noqa: B010
     return original
+
+
+def ice_send(transport: RTCIceTransport) -> AsyncFn:
+    """The ICE transport's datagram send (under DTLS and SRTP): bytes go out as they are."""
+    send: AsyncFn = getattr(transport, "_send")  # noqa: B009
+    return send
 
 
 def hook_sender_rtcp(sender: RTCRtpSender, handle: AsyncFn) -> AsyncFn:
@@ -300,10 +347,14 @@ def _media_problems() -> list[str]:
     for name in ("_handle_rtp_packet", "_send_rtcp"):
         need(callable(getattr(RTCRtpReceiver, name, None)), f"RTCRtpReceiver.{name}()")
     need(callable(getattr(RTCDtlsTransport, "_handle_rtp_data", None)), "RTCDtlsTransport._handle_rtp_data()")
+    need(hasattr(sender.transport, "_rx_srtp"), "RTCDtlsTransport._rx_srtp")
+    need(all(callable(getattr(pylibsrtp.Session, name, None)) for name in ("unprotect", "unprotect_rtcp"))
+         and isinstance(getattr(pylibsrtp, "Error", None), type), "pylibsrtp.Session.unprotect(), unprotect_rtcp(), Error")
     router = getattr(sender.transport, "_rtp_router", None)
     need(isinstance(getattr(router, "payload_type_table", None), dict)
          and isinstance(getattr(router, "ssrc_table", None), dict), "RTCDtlsTransport._rtp_router tables")
     need(callable(getattr(sender.transport.transport, "_recv", None)), "RTCIceTransport._recv()")
+    need(_source(RTCIceTransport).count("self._send = ") == 1, "RTCIceTransport._send")
     need(isinstance(getattr(transceiver, "_codecs", None), list), "RTCRtpTransceiver._codecs")
     need(hasattr(transceiver, "_offerDirection"), "RTCRtpTransceiver._offerDirection")
     need(callable(getattr(aiortc.rtcpeerconnection, "find_common_codecs", None))

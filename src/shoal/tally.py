@@ -24,6 +24,8 @@ class Tally:
     """Packets dropped from a full per-receiver send queue (the event loop is far behind)."""
     rtp_dropped_late: int = 0
     """Late packets of a publisher's replaced stream, not forwarded."""
+    srtp_refused: int = 0
+    """Inbound RTP/RTCP packets SRTP refused: forged, corrupted or replayed."""
     keyframe_requests_received: int = 0
     """PLI/FIR from receivers."""
     keyframe_requests_sent: int = 0

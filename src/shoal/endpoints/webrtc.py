@@ -180,6 +180,8 @@ class WebRTCEndpoint:
         self._remote_set = False
         self._remote_ice: tuple[str, str] | None = None  # (ice-ufrag, ice-pwd) of the first offer
         self.ice_restarts_ignored = 0
+        self.srtp_refused = 0
+        """Inbound packets of this peer that SRTP refused (``shoal_dropped_total{reason="srtp_refused"}``)."""
         self._candidates: list[proto.Candidate] = []
         self._negotiation = _Negotiation()
         self._outbound: dict[str, _Outbound] = {}
@@ -669,6 +671,7 @@ class WebRTCEndpoint:
             state = pc.connectionState
             log.info("peer %s: media connection %s", self.peer_id, state)
             if state == "connected":
+                self._count_srtp_refusals(pc)
                 if self._ice_deadline is not None:
                     self._ice_deadline.cancel()
                 if not self.closed and self._negotiation.queued and not self._negotiation.in_flight:
@@ -677,6 +680,19 @@ class WebRTCEndpoint:
                 self._fail("media connection failed (ICE/DTLS)")
 
         return pc
+
+    def _count_srtp_refusals(self, pc: RTCPeerConnection) -> None:
+        """Count inbound packets SRTP refuses (aiortc drops them without a word)."""
+        transports = {id(t.receiver.transport): t.receiver.transport for t in pc.getTransceivers()}
+        for transport in transports.values():
+            seam.count_srtp_refusals(transport, self._srtp_refused)
+
+    def _srtp_refused(self) -> None:
+        self.srtp_refused += 1
+        self._router.tally.srtp_refused += 1
+        if self.srtp_refused == 1:
+            log.warning("peer %s: an inbound media packet failed SRTP (forged, corrupted or replayed); "
+                        "such packets are dropped and counted", self.peer_id)
 
     def _ice_timed_out(self) -> None:
         if self._pc is not None and self._pc.connectionState != "connected":
@@ -689,6 +705,8 @@ class WebRTCEndpoint:
         if self.closed:
             return
         self.closed = True
+        if self.srtp_refused:
+            log.info("peer %s: %d inbound media packets failed SRTP and were dropped", self.peer_id, self.srtp_refused)
         self._router.remove_receiver(self)
         for handle in (self._negotiation.deadline, self._ice_deadline):
             if handle is not None:

@@ -64,7 +64,15 @@ from fishjam._proto.media_events import shared_pb2
 from fishjam._proto.media_events.peer import peer_pb2
 from fishjam._proto.media_events.server import server_pb2
 from shoal import __version__, seam
-from shoal.testing.rtp import Kind, RtpStats, RtpTap, SeqSelect, install_rtp_tap, route_announced_ssrcs
+from shoal.testing.rtp import (
+    Kind,
+    RtpStats,
+    RtpTap,
+    SeqSelect,
+    install_rtp_tap,
+    route_announced_ssrcs,
+    send_raw,
+)
 from shoal.testing.video import VideoRecording
 
 logger = logging.getLogger(__name__)
@@ -716,6 +724,12 @@ class WebRTCPeer:
     def drop_received_rtp(self, kind: Kind, select: SeqSelect | None) -> None:
         """Drop the first arrival of each incoming ``kind`` media packet with ``select(seq)`` True (RTX passes)."""
         self.rtp_tap(kind).drop_received = select
+
+    async def send_raw_media(self, datagrams: list[bytes]) -> None:
+        """Send datagrams as they are where media goes (no SRTP): what a forger or a broken network would."""
+        if self.pc is None:
+            raise RuntimeError("not connected")
+        await send_raw(self.pc, datagrams)
 
     def rtp_stats(self, kind: Kind) -> RtpStats:
         """RTP counters for ``kind``: sent, dropped, NACKs and keyframe requests, RTX, received numbers."""

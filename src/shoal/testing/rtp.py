@@ -475,6 +475,16 @@ def drop_received_rtp(pc: RTCPeerConnection, kind: Kind, select: SeqSelect | Non
     return tap
 
 
+async def send_raw(pc: RTCPeerConnection, datagrams: list[bytes]) -> None:
+    """Send datagrams as they are on the connection's media path (no DTLS, no SRTP): forged media."""
+    transceivers = pc.getTransceivers()
+    if not transceivers:
+        raise RuntimeError("no transceiver: nothing to send on")
+    send = seam.ice_send(transceivers[0].sender.transport.transport)
+    for datagram in datagrams:
+        await send(datagram)
+
+
 def rtp_stats(pc: RTCPeerConnection, kind: Kind) -> RtpStats:
     """The counters of ``pc`` for ``kind`` (counting starts when the instruments are installed)."""
     return rtp_tap(pc, kind).stats
