@@ -1,9 +1,10 @@
 """A participant's audio held up in the network and then delivered at once, against real servers.
 
 Alice's outgoing audio is held before SRTP for 3 s (as a stalled network would) and then sent
-all at once; Bob keeps talking throughout. The agent must not receive Alice's 3 s backlog —
-it is stale, dropped undecoded and counted — but must hear Alice again right away, and Bob
-without a break. A second server started with ``--participant-audio-max-delay 0`` shows that
+all at once; Bob keeps talking throughout. The agent must not receive the part of Alice's
+3 s backlog more than 1 s late (``--participant-audio-max-delay``'s default; 0.1 s while the
+server is behind) — it is stale, dropped undecoded and counted — but must hear Alice again
+right away, and Bob without a break. A second server started with ``--participant-audio-max-delay 0`` shows that
 the backlog would otherwise arrive.
 """
 
@@ -70,8 +71,8 @@ async def test_a_held_up_burst_of_a_participant_is_dropped_as_stale_and_its_audi
     agent, alice_track, bob_track, released, alice_before = await hold_alice(server, peers)
     await asyncio.sleep(0.25)
     burst = len(agent.received[alice_track].chunks) - alice_before
-    # What was sampled within 100 ms of the release, plus the 250 ms of live audio since: ≲ 18 frames.
-    assert burst <= 25, f"{burst} of Alice's {released} held-up frames reached the agent"
+    # What was sampled within 1 s of the release (50 frames), plus the 250 ms of live audio since.
+    assert burst <= 75, f"{burst} of Alice's {released} held-up frames reached the agent"
     await agent.wait_samples(alice_track, (alice_before + burst + 50) * RATE // 50, timeout=10)
     received = agent.received[alice_track]
     live = np.frombuffer(b"".join(received.chunks[-40:]), dtype="<i2")
@@ -81,7 +82,7 @@ async def test_a_held_up_burst_of_a_participant_is_dropped_as_stale_and_its_audi
     samples = scrape(server)
     stale = value(samples, "shoal_dropped_total", where="participant_audio", reason="stale") - stale_before
     lost = value(samples, "shoal_dropped_total", where="participant_audio", reason="lost") - lost_before
-    assert released - 10 <= stale <= released, f"{stale} of {released} held-up packets counted stale"
+    assert released - 60 <= stale <= released, f"{stale} of {released} held-up packets counted stale"
     assert lost <= 2, f"the dropped packets were counted as lost too ({lost})"
     await agent.close()
 
