@@ -173,7 +173,7 @@ LIMIT_OPTIONS: tuple[tuple[str, type, str, str], ...] = (
         float,
         "participant_audio_max_delay_s",
         "seconds a participant's audio packet may lag its stream's quickest on the sender's clock before it is "
-        "dropped for agents (stale; 0.1 s at most while the server is behind); 0: never",
+        "dropped for agents (stale); 0: never",
     ),
     (
         "--room-peerless-purge-timeout",

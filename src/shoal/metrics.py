@@ -29,9 +29,8 @@ __all__ = ["CONTENT_TYPE_LATEST", "LoopLagMonitor", "ServerMetrics", "ShoalColle
 
 LAG_INTERVAL_S = 0.1
 BEHIND_S = 0.03
-"""A wake-up later than this means the loop is behind: sockets then write frames directly (``ws_direct``)
-and participants' audio must be fresher (``opus_in.OVERLOAD_MAX_DELAY_S``). It holds until the next
-wake-up (0.1 s): holding it 2 s measured worse at 100 participants (p50 2 -> 32 ms)."""
+"""A wake-up later than this means the loop is behind: sockets then write frames directly (``ws_direct``).
+It holds until the next wake-up (0.1 s): holding it 2 s measured worse at 100 participants (p50 2 -> 32 ms)."""
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, float("inf"))
 
 

@@ -2,9 +2,8 @@
 
 Alice's outgoing audio is held before SRTP for 3 s (as a stalled network would) and then sent
 all at once; Bob keeps talking throughout. The agent must not receive the part of Alice's
-3 s backlog more than 1 s late (``--participant-audio-max-delay``'s default; 0.1 s while the
-server is behind) — it is stale, dropped undecoded and counted — but must hear Alice again
-right away, and Bob without a break. A second server started with ``--participant-audio-max-delay 0`` shows that
+3 s backlog more than 1 s late (``--participant-audio-max-delay``'s default) — it is stale,
+dropped undecoded and counted — but must hear Alice again right away, and Bob without a break. A second server started with ``--participant-audio-max-delay 0`` shows that
 the backlog would otherwise arrive.
 """
 

@@ -156,13 +156,10 @@ class WebRTCEndpoint:
         ice_connect_timeout_s: float,
         network: RtcNetwork | None = None,
         audio_max_delay_s: float | None = None,
-        loop_behind: Callable[[], bool] = lambda: False,
     ) -> None:
         self.peer_id = peer.id
         self._audio_max_delay_s = audio_max_delay_s
         """Participants' audio later than this on the sender's clock is dropped for agents (None: never)."""
-        self._loop_behind = loop_behind
-        """Whether the server's event loop is behind (the freshness bound is then tighter)."""
         self._network = network
         """Where media sockets go and which ICE servers the client gets; ``None``: aiortc's defaults."""
         self.room_id = peer.room_id
@@ -562,9 +559,7 @@ class WebRTCEndpoint:
             tap = RtpTap(
                 fanout.deliver_rtp,
                 lambda: fanout.needs_pcm,
-                lambda: InlineOpusDecoder(
-                    fanout.deliver, stats, self._router.tally, self._audio_max_delay_s, self._loop_behind
-                ),
+                lambda: InlineOpusDecoder(fanout.deliver, stats, self._router.tally, self._audio_max_delay_s),
                 tally=self._router.tally,
             )
         else:

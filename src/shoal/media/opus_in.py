@@ -17,12 +17,8 @@ decoder follows it. A gap is counted as ``lost``; an undecodable payload as ``ma
 
 Freshness: with ``max_delay_s``, a packet more than that behind its stream's quickest path
 on the sender's own clock (``StaleGate``) is dropped undecoded and counted as ``stale``: a
-burst of audio held up in the network, delivered at once. While the server itself is behind
-(``behind()``: its event loop wakes late), the bound is ``OVERLOAD_MAX_DELAY_S`` at most —
-the packets then waited in shoal's own socket buffers, decoding them would only make the
-backlog longer, and the freshest audio is what keeps a conversation going. A healthy server
-keeps what a jittery sender or network delivers late, up to ``max_delay_s``. A dropped
-packet's sequence number still counts as received, so it is not also counted as lost.
+burst of audio held up in the network and delivered at once. A dropped packet's sequence
+number still counts as received, so it is not also counted as lost.
 """
 
 from __future__ import annotations
@@ -39,8 +35,6 @@ from shoal.media.lateness import StaleGate
 from shoal.media.pcm import Samples
 from shoal.tally import Tally
 
-OVERLOAD_MAX_DELAY_S = 0.1
-"""The freshness bound while the server is behind, if ``max_delay_s`` is not already tighter."""
 OPUS_RTP_CLOCK = 48000
 """RFC 7587: Opus RTP timestamps count 48 kHz whatever rate the audio was coded at."""
 RESYNC_AFTER = 50
@@ -70,16 +64,12 @@ class InlineOpusDecoder:
         stats: InboundAudioStats,
         tally: Tally | None = None,
         max_delay_s: float | None = None,
-        behind: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``max_delay_s``: drop packets this much later than their stream's quickest (None: keep all);
-        ``behind``: whether the server is behind (then ``OVERLOAD_MAX_DELAY_S`` at most)."""
+        """``max_delay_s``: drop packets this much later than their stream's quickest (None: keep all)."""
         self._deliver = deliver
         self._clock = clock
-        self._behind_now = behind
         self._max_delay = max_delay_s or 0.0
-        self._overload_delay = min(self._max_delay, OVERLOAD_MAX_DELAY_S)
         self._stats = stats
         self._tally = tally if tally is not None else Tally()
         self._codec: Any = av.CodecContext.create("libopus", "r")
@@ -94,9 +84,7 @@ class InlineOpusDecoder:
         if not self._in_order(packet.sequence_number):
             return False, None
         gate = self._gate
-        if gate is not None and gate.stale(
-            packet.timestamp, self._clock(), self._overload_delay if self._behind_now() else self._max_delay
-        ):
+        if gate is not None and gate.stale(packet.timestamp, self._clock(), self._max_delay):
             self._stats.stale += 1
             self._tally.participant_audio_stale += 1
             return False, None

@@ -61,7 +61,7 @@ class _PeerSocket:
         endpoint = WebRTCEndpoint(
             peer, connection, shoal.manager, shoal.router, session.outbox.put, session.fail, shoal.directory,
             shoal.config.negotiation_timeout_s, shoal.config.ice_connect_timeout_s, shoal.rtc,
-            shoal.config.participant_audio_max_delay_s or None, shoal.metrics.loop_lag.is_behind,
+            shoal.config.participant_audio_max_delay_s or None,
         )
         shoal.directory.register(endpoint)
         return _ServedPeer(self._codec, endpoint, shoal)
