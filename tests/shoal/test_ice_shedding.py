@@ -55,6 +55,32 @@ async def test_late_media_is_dropped_unread_and_dtls_and_fresh_media_are_kept(mo
     assert conn.overload_dropped == plan.stats.overload_dropped == 11
 
 
+async def test_when_everything_queued_is_late_the_newest_datagram_is_still_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gathering, "MEDIA_MAX_AGE_S", SLACK_AGE_S)
+    conn, plan = connection()
+    for n in range(10):
+        conn.data_received(SRTP[:-1] + bytes([n]), 1)
+    await asyncio.sleep(SLACK_AGE_S * 1.5)
+    assert await drain(conn) == [SRTP[:-1] + bytes([9])]
+    assert conn.overload_dropped == 9
+
+
+async def test_a_stream_read_late_every_time_keeps_flowing_at_its_freshest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deep overload: every read comes after the age bound. The stream is thinned to its newest
+    datagram per read, never starved (dropping them all delivered nothing: conversation.py at
+    100 rooms got 0 % of the upstream)."""
+    monkeypatch.setattr(gathering, "MEDIA_MAX_AGE_S", 0.01)
+    conn, _ = connection()
+    delivered = []
+    for round_ in range(50):
+        for n in range(5):
+            conn.data_received(SRTP[:-2] + bytes([round_, n]), 1)
+        await asyncio.sleep(0.02)
+        delivered += await drain(conn)
+    assert delivered == [SRTP[:-2] + bytes([round_, 4]) for round_ in range(50)]
+    assert conn.overload_dropped == 50 * 4
+
+
 async def test_media_read_in_time_is_never_dropped_over_300000_datagrams(monkeypatch: pytest.MonkeyPatch) -> None:
     """A long call: the arrival bookkeeping stays in step with the queue and ends empty."""
     monkeypatch.setattr(gathering, "MEDIA_MAX_AGE_S", 60.0)  # bookkeeping, not timing, is under test

@@ -54,7 +54,9 @@ UFRAG_LENGTH = 16
 
 
 MEDIA_MAX_AGE_S = 0.1
-"""A received SRTP/SRTCP datagram still unread this long after it arrived is dropped unread.
+"""A received SRTP/SRTCP datagram still unread this long after it arrived is dropped unread,
+unless it is the newest one queued: that one is the freshest media there is, and dropping it
+too would starve the stream entirely whenever every read comes over 100 ms late (deep overload).
 
 The event loop fell behind (overload, a stall): decoding and forwarding media that is
 already late would only make everything after it late too, and the backlog would grow
@@ -347,7 +349,12 @@ class ShoalConnection(aioice.Connection):
         while True:
             data, component = await super().recvfrom()
             arrived = self._arrivals.popleft() if self._arrivals else None
-            if (arrived is not None and 127 < data[0] < 192 and time.monotonic() - arrived > MEDIA_MAX_AGE_S):
+            if (
+                arrived is not None
+                and self._arrivals  # a newer datagram waits behind it: the last one is always read
+                and 127 < data[0] < 192
+                and time.monotonic() - arrived > MEDIA_MAX_AGE_S
+            ):
                 self._shed()
                 continue
             return data, component
