@@ -362,6 +362,40 @@ async def test_a_video_forwarder_waits_for_keyframes_after_start_ssrc_change_and
     assert len(pairs) > LONG - 10_000 and len(arrived) > LONG
 
 
+async def test_a_video_forwarder_never_starts_on_a_keyframe_it_already_skipped_part_of() -> None:
+    """The first packet of a keyframe is lost on the way in and comes back late (RTX) after
+    the rest of that picture was skipped while waiting: starting there would give the
+    receiver a picture that can never be completed, and nothing after it decodes. The
+    forwarder waits for the next keyframe instead. 3,000 stream starts (a new SSRC each, mid-
+    GOP), half of them with such a late first packet, ~220,000 packets across sequence wraps.
+    Before the fix every late one started on the broken keyframe."""
+    rng = random.Random(9)
+    forwarder, wire, extensions, requests = await make_forwarder("video", [VP8, VP8_RTX])
+    gop = 10  # frames: 30 packets between keyframes
+    payload = vp8_payload(gop)
+    index, late_rounds = 7, 0
+    for round_ in range(3000):
+        key = index + (-index) % (3 * gop)  # the next keyframe's first packet
+        late = rng.random() < 0.5
+        late_rounds += late
+        order = list(range(index, key + 3 * gop * 2))
+        if late:
+            order.remove(key)
+            order.insert(order.index(key + 2) + 1, key)
+        first: int | None = None
+        for n in order:
+            forwarder.put(RtpPacket(payload_type=96, sequence_number=(60_000 + n) % WRAP16,
+                                    timestamp=(n // 3) * 3000 % WRAP32, ssrc=round_ + 1, payload=payload(n)))
+            await asyncio.sleep(0)
+            if wire.take(extensions) and first is None:
+                first = n
+        assert first == (key + 3 * gop if late else key), (round_, late, first, key)
+        index = key + 3 * gop * 2 + rng.randrange(1, 3 * gop)  # the next start is mid-GOP again
+    assert 1000 < late_rounds < 2000
+    assert forwarder.waited_for_keyframe > 0 and len(requests) == forwarder.waited_for_keyframe
+    assert index > 3 * WRAP16
+
+
 # -- agent tracks: Opus timestamps, the playout clock and queue ---------------------------------
 
 

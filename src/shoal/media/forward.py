@@ -122,6 +122,11 @@ class RtpTap:
         return self._buffer.add(packet)
 
 
+LATE_KEYFRAME_PACKETS = 1024
+"""A keyframe start at most this far behind a packet skipped while waiting is a late arrival
+of a picture already partly skipped; further behind, the publisher's numbering restarted."""
+
+
 class KeyframeRequester:
     """Sends PLI to a publisher for one of its video tracks, at most every ``min_interval`` s.
 
@@ -195,6 +200,8 @@ class RtpForwarder:
         )
         self._munger: RtpMunger | None = None  # made by configure()
         self._in_ssrc: int | None = None
+        self._skipped_newest: int | None = None
+        """While waiting for a keyframe: the newest sequence number skipped (video)."""
         self._ssrc = self._rtx_ssrc = 0  # the sender's, known once configured
         self.closed = False
         # counters, logged at close
@@ -258,10 +265,11 @@ class RtpForwarder:
             if not munger.started and munger.jumps == 1:  # later jumps are counted, logged at close
                 log.info("%s: the publisher's sequence numbers jumped; restarting on this packet", self.name)
         if not munger.started:  # a new stream, or its numbering jumped
-            if self.kind == "video" and not keyframe_start(self._codec_name, packet.payload):
+            if self.kind == "video" and not self._may_start(packet):
                 self.waited_for_keyframe += 1
                 self._request_keyframe()
                 return
+            self._skipped_newest = None
             place = munger.start(packet.sequence_number, packet.timestamp, now)
         if place is None:
             return  # reordered from before this receiver's start, or part of a jump not yet confirmed
@@ -286,12 +294,28 @@ class RtpForwarder:
         self._note_sent(out, ntp)
         self._wake.set()
 
+    def _may_start(self, packet: RtpPacket) -> bool:
+        """A video stream starts on the first packet of a keyframe — one that is not older than a
+        packet already skipped while waiting. A keyframe start recovered late (by RTX) after
+        later packets of its frame were skipped can never be completed for this receiver:
+        starting on it would give the receiver a broken first picture and nothing after it
+        decodes, so the next keyframe (requested meanwhile) is awaited instead."""
+        seq, skipped = packet.sequence_number, self._skipped_newest
+        if not keyframe_start(self._codec_name, packet.payload):
+            if skipped is None or 0 < (seq - skipped) & 0xFFFF < 0x8000:
+                self._skipped_newest = seq
+            return False
+        if skipped is None or 0 < (seq - skipped) & 0xFFFF < 0x8000:
+            return True
+        return (skipped - seq) & 0xFFFF > LATE_KEYFRAME_PACKETS  # far behind: the numbering restarted
+
     def _restart(self, munger: RtpMunger, ssrc: int) -> None:
         """A new inbound stream (first packet or a new SSRC): continue our numbering after the last."""
         if self._in_ssrc is not None:
             log.info("%s: the publisher's SSRC changed; restarting%s", self.name,
                      " on the next keyframe" if self.kind == "video" else "")
         self._in_ssrc = ssrc
+        self._skipped_newest = None
         munger.restart()
 
     # RTCP from the receiver (through the aiortc sender) ---------------------------------
