@@ -43,7 +43,6 @@ class ShoalConfig:
     participant_audio_max_delay_s: float = 1.0
     """A participant's audio packet later than this behind its stream's quickest path, on the
     sender's RTP clock, is dropped before it is decoded for agents (``StaleGate``; 0: never)."""
-    """Tracks one agent may publish at once; one more ``AddTrack`` closes its socket (1008)."""
     agent_outbox_messages: int = 1500
     """Per-agent bound of undelivered messages (about 30 s of one track); oldest dropped."""
     notifier_outbox_messages: int = 10000

@@ -214,34 +214,28 @@ class _CountingSrtp:
         self._refused = refused
 
     def unprotect(self, data: bytes) -> bytes:
-        try:
-            result: bytes = self._session.unprotect(data)
-        except pylibsrtp.Error:
-            self._refused()
-            raise
-        return result
+        return self._counted(self._session.unprotect, data)
 
     def unprotect_rtcp(self, data: bytes) -> bytes:
+        return self._counted(self._session.unprotect_rtcp, data)
+
+    def _counted(self, unprotect: Callable[[bytes], bytes], data: bytes) -> bytes:
         try:
-            result: bytes = self._session.unprotect_rtcp(data)
+            return unprotect(data)
         except pylibsrtp.Error:
             self._refused()
             raise
-        return result
 
 
-def count_srtp_refusals(transport: RTCDtlsTransport, refused: Callable[[], None]) -> bool:
+def count_srtp_refusals(transport: RTCDtlsTransport, refused: Callable[[], None]) -> None:
     """Have ``refused()`` called for each inbound packet SRTP refuses (aiortc drops them silently).
 
-    Call once DTLS is connected (the session exists only then); False if it does not yet.
+    Call once DTLS is connected: the session exists only then (before, this does nothing).
     """
     raw: Any = transport
     session = getattr(raw, "_rx_srtp", None)
-    if session is None:
-        return False
-    if not isinstance(session, _CountingSrtp):
+    if session is not None and not isinstance(session, _CountingSrtp):
         raw._rx_srtp = _CountingSrtp(session, refused)
-    return True
 
 
 # test instruments (shoal.testing.rtp, shoal.testing.peer) -----------------------------------

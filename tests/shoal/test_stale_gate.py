@@ -32,12 +32,12 @@ def test_a_jittery_real_time_stream_is_never_stale_across_a_timestamp_wrap_and_c
     adding 0–60 ms of jitter, the sender's clock 100 ppm fast or slow (0.6 s over the call,
     six times the bound): nothing is stale."""
     rng = random.Random(int(drift_ppm) + 7)
-    gate = StaleGate(OPUS_RTP_CLOCK)
+    gate = StaleGate(MAX_DELAY, OPUS_RTP_CLOCK)
     start = (1 << 32) - 1000 * STEP
     stale = 0
     for n in range(300_000):
         arrival = 1000.0 + n * 0.02 * (1 + drift_ppm * 1e-6) + rng.uniform(0.0, 0.06)
-        stale += gate.stale(rtp_ts(n, start), arrival, MAX_DELAY)
+        stale += gate.stale(rtp_ts(n, start), arrival)
     assert stale == 0
     assert gate.resyncs == 0
 
@@ -47,18 +47,18 @@ def test_a_ten_second_outage_delivered_at_once_keeps_only_its_freshest_packets()
     30 ms after the last was sampled (transit otherwise 20 ms): the 495 that are more than
     100 ms late are stale, the last 5 pass, and the stream after it is fresh at once —
     400 times over 2.4 hours (222,000 packets)."""
-    gate = StaleGate(OPUS_RTP_CLOCK)
+    gate = StaleGate(MAX_DELAY, OPUS_RTP_CLOCK)
     seq, in_bursts, elsewhere = 0, 0, 0
     for _ in range(400):
         for _ in range(50):  # 1 s in real time
-            elsewhere += gate.stale(rtp_ts(seq), seq * 0.02 + 0.02, MAX_DELAY)
+            elsewhere += gate.stale(rtp_ts(seq), seq * 0.02 + 0.02)
             seq += 1
         release = (seq + 499) * 0.02 + 0.03
         for _ in range(500):
-            in_bursts += gate.stale(rtp_ts(seq), release, MAX_DELAY)
+            in_bursts += gate.stale(rtp_ts(seq), release)
             seq += 1
         for _ in range(5):
-            elsewhere += gate.stale(rtp_ts(seq), seq * 0.02 + 0.02, MAX_DELAY)
+            elsewhere += gate.stale(rtp_ts(seq), seq * 0.02 + 0.02)
             seq += 1
     assert elsewhere == 0
     assert in_bursts == 400 * 495
@@ -69,12 +69,12 @@ def test_a_sender_whose_timestamps_fall_behind_real_time_is_followed_after_the_r
     """The sender pauses 5 s without advancing its timestamps, so every later packet looks 5 s
     late: the packets of the first RESYNC_S are dropped, then the gate takes the new timing
     and drops nothing more over the next 33 minutes."""
-    gate = StaleGate(OPUS_RTP_CLOCK)
+    gate = StaleGate(MAX_DELAY, OPUS_RTP_CLOCK)
 
     def arrival(n: int) -> float:
         return n * 0.02 + (5.0 if n >= 1000 else 0.0)
 
-    verdicts = [gate.stale(rtp_ts(n), arrival(n), MAX_DELAY) for n in range(100_000)]
+    verdicts = [gate.stale(rtp_ts(n), arrival(n)) for n in range(100_000)]
     resync_at = next(n for n in range(1000, 100_000) if arrival(n) - arrival(1000) >= RESYNC_S)
     assert not any(verdicts[:1000])
     assert all(verdicts[1000:resync_at])
@@ -87,12 +87,12 @@ def test_a_stall_of_the_server_drops_what_waited_too_long_and_nothing_else() -> 
     """Every 10 s the server stops reading for 400 ms, then reads the backlog at once (5.41 s
     into the period): the 16 packets sampled over 100 ms before that are stale, the 4 after
     them and every other packet are not — 500 stalls, 250,000 packets."""
-    gate = StaleGate(OPUS_RTP_CLOCK)
+    gate = StaleGate(MAX_DELAY, OPUS_RTP_CLOCK)
     stale = []
     for n in range(250_000):
         period, slot = divmod(n, 500)  # 500 packets per 10 s
         read = period * 10.0 + 5.41 if 250 <= slot < 270 else n * 0.02
-        if gate.stale(rtp_ts(n), 1.0 + read, MAX_DELAY):
+        if gate.stale(rtp_ts(n), 1.0 + read):
             stale.append(slot)
     assert len(stale) == 500 * 16
     assert set(stale) == set(range(250, 266))

@@ -30,7 +30,7 @@ from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket, wrap_rtx
-from aiortc.utils import uint16_add
+from aiortc.utils import uint16_add, uint16_gt
 
 from shoal import seam
 from shoal.media.keyframes import keyframe_start
@@ -301,13 +301,14 @@ class RtpForwarder:
         starting on it would give the receiver a broken first picture and nothing after it
         decodes, so the next keyframe (requested meanwhile) is awaited instead."""
         seq, skipped = packet.sequence_number, self._skipped_newest
-        if not keyframe_start(self._codec_name, packet.payload):
-            if skipped is None or 0 < (seq - skipped) & 0xFFFF < 0x8000:
+        if skipped is None or uint16_gt(seq, skipped):
+            if not keyframe_start(self._codec_name, packet.payload):
                 self._skipped_newest = seq
-            return False
-        if skipped is None or 0 < (seq - skipped) & 0xFFFF < 0x8000:
+                return False
             return True
-        return (skipped - seq) & 0xFFFF > LATE_KEYFRAME_PACKETS  # far behind: the numbering restarted
+        # Behind a skipped packet: a late part of a picture already skipped, unless far behind
+        # (the publisher's numbering restarted).
+        return keyframe_start(self._codec_name, packet.payload) and (skipped - seq) & 0xFFFF > LATE_KEYFRAME_PACKETS
 
     def _restart(self, munger: RtpMunger, ssrc: int) -> None:
         """A new inbound stream (first packet or a new SSRC): continue our numbering after the last."""

@@ -9,9 +9,8 @@ answering it now only makes everything after it late.
 
 The RTP timestamp says when the sender sampled a packet. ``arrival − timestamp / clock`` is
 the packet's transit plus a constant offset between the two clocks; the smallest such value
-seen recently is the path at its quickest (the *floor*). A packet more than the bound over
-the floor is stale, however long it waited and where. The caller passes the bound with each
-packet: it is tighter while the server itself is behind (``shoal.media.opus_in``).
+seen recently is the path at its quickest (the *floor*). A packet more than ``max_delay_s``
+over the floor is stale, however long it waited and where.
 
 * The floor is the minimum over the last ``WINDOW_BUCKETS`` buckets of ``BUCKET_S`` each, so
   it follows a drift between the sender's clock and ours (100 ppm is 0.36 s an hour).
@@ -38,9 +37,12 @@ RESYNC_S = 2.0
 
 
 class StaleGate:
-    """Per stream (one SSRC): ``stale(timestamp, now, max_delay)`` says whether to drop the packet."""
+    """Per stream (one SSRC): ``stale(timestamp, now)`` says whether to drop the packet."""
 
-    def __init__(self, clock_rate: int) -> None:
+    def __init__(self, max_delay_s: float, clock_rate: int) -> None:
+        if max_delay_s <= 0:
+            raise ValueError("max_delay_s must be positive")
+        self._max_delay = max_delay_s
         self._rate = float(clock_rate)
         self._last_ts: int | None = None
         self._extended = 0
@@ -52,8 +54,8 @@ class StaleGate:
         self.resyncs = 0
         """Times the floor was taken afresh (the sender's timing changed)."""
 
-    def stale(self, timestamp: int, now: float, max_delay: float) -> bool:
-        """True if this packet (RTP ``timestamp``, arriving at monotonic ``now``) is over ``max_delay`` late."""
+    def stale(self, timestamp: int, now: float) -> bool:
+        """True if this packet (RTP ``timestamp``, arriving at monotonic ``now``) is stale."""
         last = self._last_ts
         if last is None:
             self._extended = timestamp
@@ -68,7 +70,7 @@ class StaleGate:
             self._bucket_min = transit
             if transit < self._floor:
                 self._floor = transit
-        if transit - self._floor <= max_delay:
+        if transit - self._floor <= self._max_delay:
             self._stale_since = None
             return False
         if self._stale_since is None:

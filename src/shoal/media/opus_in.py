@@ -69,7 +69,6 @@ class InlineOpusDecoder:
         """``max_delay_s``: drop packets this much later than their stream's quickest (None: keep all)."""
         self._deliver = deliver
         self._clock = clock
-        self._max_delay = max_delay_s or 0.0
         self._stats = stats
         self._tally = tally if tally is not None else Tally()
         self._codec: Any = av.CodecContext.create("libopus", "r")
@@ -77,14 +76,14 @@ class InlineOpusDecoder:
         self._codec.sample_rate = 48000
         self._newest: int | None = None
         self._behind = 0
-        self._gate = StaleGate(OPUS_RTP_CLOCK) if max_delay_s else None
+        self._gate = StaleGate(max_delay_s, OPUS_RTP_CLOCK) if max_delay_s else None
 
     def add(self, packet: Any) -> tuple[bool, None]:
         """aiortc's jitter-buffer call: (send a PLI?, a frame to decode) — always (False, None)."""
         if not self._in_order(packet.sequence_number):
             return False, None
         gate = self._gate
-        if gate is not None and gate.stale(packet.timestamp, self._clock(), self._max_delay):
+        if gate is not None and gate.stale(packet.timestamp, self._clock()):
             self._stats.stale += 1
             self._tally.participant_audio_stale += 1
             return False, None
