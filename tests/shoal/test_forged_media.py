@@ -11,13 +11,9 @@ from __future__ import annotations
 import asyncio
 import random
 
-import numpy as np
-
-from shoal.testing import ToneSource, WebRTCPeer
+from shoal.testing import WebRTCPeer
 from tests.shoal.test_metrics import scrape, value
-from tests.support.agent_client import RawAgent, create_room
-from tests.support.audio import dominant_frequency
-from tests.support.peers import join
+from tests.support.peers import tail_frequency, two_talkers
 from tests.support.server import ServerProcess
 
 RATE = 16000
@@ -30,32 +26,21 @@ def forged(rng: random.Random) -> list[bytes]:
     return rtp + rtcp + other
 
 
-def tail_frequency(agent: RawAgent, track: str) -> float:
-    pcm = np.frombuffer(b"".join(agent.received[track].chunks[-40:]), dtype="<i2")
-    return dominant_frequency(pcm, RATE)
-
-
 async def test_forged_packets_are_refused_counted_and_the_call_goes_on(
     server: ServerProcess, peers: list[WebRTCPeer]
 ) -> None:
-    room = create_room(server)
-    agent = await RawAgent.join(server, room, rate=RATE)
-    alice, bob = await join(server, room, "alice"), await join(server, room, "bob")
-    peers += [alice, bob]
-    alice_track = await alice.publish_audio(ToneSource(440))
-    bob_track = await bob.publish_audio(ToneSource(660))
-    await agent.wait_samples(alice_track, RATE, timeout=15)
-    await agent.wait_samples(bob_track, RATE, timeout=15)
+    talk = await two_talkers(server, peers, RATE)
+    agent, alice_track, bob_track = talk.agent, talk.alice_track, talk.bob_track
     before = value(scrape(server), "shoal_dropped_total", where="rtp_receive", reason="srtp_refused")
     datagrams = forged(random.Random(11))
-    await alice.send_raw_media(datagrams)
+    await talk.alice.send_raw_media(datagrams)
     await asyncio.sleep(1.0)
     refused = value(scrape(server), "shoal_dropped_total", where="rtp_receive", reason="srtp_refused") - before
     assert 0.9 * len(datagrams) <= refused <= len(datagrams), f"{refused} of {len(datagrams)} forged packets counted"
     alice_now, bob_now = len(agent.received[alice_track].chunks), len(agent.received[bob_track].chunks)
     await agent.wait_samples(alice_track, (alice_now + 50) * RATE // 50, timeout=10)
     await agent.wait_samples(bob_track, (bob_now + 50) * RATE // 50, timeout=10)
-    assert abs(tail_frequency(agent, alice_track) - 440) < 10
-    assert abs(tail_frequency(agent, bob_track) - 660) < 10
+    assert abs(tail_frequency(agent.received[alice_track], RATE) - 440) < 10
+    assert abs(tail_frequency(agent.received[bob_track], RATE) - 660) < 10
     assert server.log_text().count("failed SRTP (forged, corrupted or replayed)") >= 1
     await agent.close()

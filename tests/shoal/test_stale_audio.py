@@ -12,14 +12,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
-import numpy as np
 import pytest
 
-from shoal.testing import ToneSource, WebRTCPeer
+from shoal.testing import WebRTCPeer
 from tests.shoal.test_metrics import scrape, value
-from tests.support.agent_client import RawAgent, create_room
-from tests.support.audio import dominant_frequency
-from tests.support.peers import join
+from tests.support.agent_client import RawAgent
+from tests.support.peers import tail_frequency, two_talkers
 from tests.support.server import ServerProcess, start_server
 
 HOLD_S = 3.0
@@ -41,15 +39,9 @@ async def hold_alice(server: ServerProcess, peers: list[WebRTCPeer]) -> tuple[Ra
     Returns the agent, both track ids, the packets released and the agent's chunk count of
     Alice's track just before the release.
     """
-    room = create_room(server)
-    agent = await RawAgent.join(server, room, rate=RATE)
-    alice, bob = await join(server, room, "alice"), await join(server, room, "bob")
-    peers += [alice, bob]
-    alice_track = await alice.publish_audio(ToneSource(440))
-    bob_track = await bob.publish_audio(ToneSource(660))
-    await agent.wait_samples(alice_track, RATE, timeout=15)
-    await agent.wait_samples(bob_track, RATE, timeout=15)
-    tap = alice.rtp_tap("audio")
+    talk = await two_talkers(server, peers, RATE)
+    agent, alice_track, bob_track = talk.agent, talk.alice_track, talk.bob_track
+    tap = talk.alice.rtp_tap("audio")
     tap.hold_sent()
     await asyncio.sleep(0.3)  # what was in flight has arrived
     alice_before, bob_before = len(agent.received[alice_track].chunks), len(agent.received[bob_track].chunks)
@@ -74,10 +66,8 @@ async def test_a_held_up_burst_of_a_participant_is_dropped_as_stale_and_its_audi
     assert burst <= 75, f"{burst} of Alice's {released} held-up frames reached the agent"
     await agent.wait_samples(alice_track, (alice_before + burst + 50) * RATE // 50, timeout=10)
     received = agent.received[alice_track]
-    live = np.frombuffer(b"".join(received.chunks[-40:]), dtype="<i2")
-    assert abs(dominant_frequency(live, RATE) - 440) < 10, "Alice is heard again after the burst"
-    bob = np.frombuffer(b"".join(agent.received[bob_track].chunks[-40:]), dtype="<i2")
-    assert abs(dominant_frequency(bob, RATE) - 660) < 10
+    assert abs(tail_frequency(received, RATE) - 440) < 10, "Alice is heard again after the burst"
+    assert abs(tail_frequency(agent.received[bob_track], RATE) - 660) < 10
     samples = scrape(server)
     stale = value(samples, "shoal_dropped_total", where="participant_audio", reason="stale") - stale_before
     lost = value(samples, "shoal_dropped_total", where="participant_audio", reason="lost") - lost_before

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from shoal.testing import RemoteTrack, WebRTCPeer
-from tests.support.agent_client import create_webrtc_peer
+from shoal.testing import RemoteTrack, ToneSource, WebRTCPeer
+from tests.support.agent_client import RawAgent, Received, create_room, create_webrtc_peer
 from tests.support.audio import dominant_frequency, rms
 from tests.support.server import ServerProcess
 
@@ -32,3 +34,33 @@ async def heard(track: RemoteTrack, seconds: float = 1.5) -> tuple[float, float]
     """Dominant frequency and level of ``seconds`` of a remote track's steady audio."""
     await track.recording.wait_for_seconds(seconds + SETTLE_S, timeout=15)
     return spectrum_of(track.recording.samples(), 48000)
+
+
+@dataclass
+class TwoTalkers:
+    """An agent hearing two participants: Alice at 440 Hz and Bob at 660 Hz."""
+
+    agent: RawAgent
+    alice: WebRTCPeer
+    bob: WebRTCPeer
+    alice_track: str
+    bob_track: str
+
+
+async def two_talkers(server: ServerProcess, peers: list[WebRTCPeer], rate: int) -> TwoTalkers:
+    """A new room, an agent at ``rate``, and Alice and Bob publishing their tones; returns once
+    the agent has a second of each."""
+    room = create_room(server)
+    agent = await RawAgent.join(server, room, rate=rate)
+    alice, bob = await join(server, room, "alice"), await join(server, room, "bob")
+    peers += [alice, bob]
+    alice_track = await alice.publish_audio(ToneSource(440))
+    bob_track = await bob.publish_audio(ToneSource(660))
+    await agent.wait_samples(alice_track, rate, timeout=15)
+    await agent.wait_samples(bob_track, rate, timeout=15)
+    return TwoTalkers(agent, alice, bob, alice_track, bob_track)
+
+
+def tail_frequency(received: Received, rate: int, chunks: int = 40) -> float:
+    """Dominant frequency of the last ``chunks`` chunks an agent received of a track."""
+    return dominant_frequency(np.frombuffer(b"".join(received.chunks[-chunks:]), dtype="<i2"), rate)
