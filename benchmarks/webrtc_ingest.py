@@ -635,6 +635,8 @@ class Result:
     shed: int = -1  # media datagrams the server dropped unread because they were late (overload), in the window
     stale: int = -1  # participants' audio packets dropped undecoded, late on their sender's clock, in the window
     health_ms: list[float] = field(default_factory=list)  # GET /health round trips during the window
+    paused_dropped: int = -1  # SRTP datagrams dropped on receipt because their sender was paused (overload), in the window
+    paused_peers: int = -1  # senders paused at the end of the window
     notes: list[str] = field(default_factory=list)
 
     def pct(self, q: float) -> float:
@@ -668,14 +670,17 @@ def match_bursts(
     return latencies, sum(1 for at, _ in bursts if t0 <= at < t1), spurious
 
 
-async def server_shed(server: Any) -> tuple[int, int]:
+async def server_shed(server: Any) -> tuple[int, int, int, int]:
     """What shoal dropped so far: media datagrams unread because its event loop was behind
-    (``/rtc/stats``), and participants' audio packets stale on their sender's clock (``/metrics``)."""
+    (``/rtc/stats``), participants' audio packets stale on their sender's clock (``/metrics``),
+    SRTP dropped on receipt from paused senders, and how many senders are paused now."""
     import httpx
     from prometheus_client.parser import text_string_to_metric_families
 
     async with httpx.AsyncClient(timeout=30, headers={"authorization": f"Bearer {server.token}"}) as client:
-        shed = int((await client.get(f"{server.url}/rtc/stats")).json()["overload_dropped"])
+        stats = (await client.get(f"{server.url}/rtc/stats")).json()
+        shed = int(stats["overload_dropped"])
+        admission = stats["admission"]
         text = (await client.get(f"{server.url}/metrics")).text
     stale = sum(
         int(sample.value)
@@ -683,7 +688,7 @@ async def server_shed(server: Any) -> tuple[int, int]:
         for sample in family.samples
         if sample.name == "shoal_dropped_total" and sample.labels == {"where": "participant_audio", "reason": "stale"}
     )
-    return shed, stale
+    return shed, stale, int(admission["shed_dropped"]), int(admission["paused"])
 
 
 async def probe_health(url: str | None, until: float, out: list[float]) -> None:
@@ -765,7 +770,7 @@ async def run(mode: str, n: int, seconds: float, warmup: float) -> Result:
         if mode == "shoal":
             pids["agents"] = receiver.pid
         await asyncio.sleep(max(0.0, t0 - time.monotonic()))
-        shed_before = await server_shed(server) if server is not None else (-1, -1)
+        shed_before = await server_shed(server) if server is not None else (-1, -1, -1, -1)
         before = snapshot(pids)
         probe = asyncio.create_task(probe_health(server.url if server is not None else None, t1, result.health_ms))
         await asyncio.sleep(max(0.0, t1 - time.monotonic()))
@@ -774,6 +779,7 @@ async def run(mode: str, n: int, seconds: float, warmup: float) -> Result:
         if server is not None:
             shed_after = await server_shed(server)
             result.shed, result.stale = shed_after[0] - shed_before[0], shed_after[1] - shed_before[1]
+            result.paused_dropped, result.paused_peers = shed_after[2] - shed_before[2], shed_after[3]
         await asyncio.sleep(DRAIN_S)
         for child in children:
             await child.send(cmd="stop")
@@ -860,7 +866,7 @@ def print_header(mode: str) -> None:
     print()
     print(f"{mode}:")
     agents = "  agents" if mode == "shoal" else ""
-    shoal_only = f" {'shed':>6} {'stale':>6} {'health max ms':>13}" if mode == "shoal" else ""
+    shoal_only = f" {'shed':>6} {'stale':>6} {'paused':>11} {'health max ms':>13}" if mode == "shoal" else ""
     print(
         f"{'peers':>5} {'CPU/stream':>10} {'streams/core':>12} {'delivered/sent':>15} {'bursts':>11} "
         f"{'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7}{shoal_only} {'gens':>5}{agents} {'busy':>5} "
@@ -879,7 +885,8 @@ def print_row(r: Result) -> None:
         lat_max = 1000 * max(r.latencies) if r.latencies else math.nan
         agents = f" {fmt_cores(r.agent_cores):>7}" if r.mode == "shoal" else ""
         health = max(r.health_ms) if r.health_ms else math.nan
-        shoal_only = f" {r.shed:>6} {r.stale:>6} {health:>13.1f}" if r.mode == "shoal" else ""
+        paused = f"{r.paused_peers}p/{r.paused_dropped}"
+        shoal_only = f" {r.shed:>6} {r.stale:>6} {paused:>11} {health:>13.1f}" if r.mode == "shoal" else ""
         print(
             f"{r.n:>5} {pct:>9.2f}% {per_core:>12.0f} {r.delivered:>7}/{r.sent:<7} "
             f"{len(r.latencies):>5}/{r.bursts_sent:<5} {r.pct(50):>7.1f} {r.pct(90):>7.1f} {r.pct(99):>7.1f} "
@@ -909,6 +916,8 @@ async def orchestrate(peers: list[int], seconds: float, warmup: float, modes: li
     print(
         "shed: media datagrams shoal dropped unread in the window because they were over 100 ms late (overload); "
         "stale: audio packets dropped undecoded, over --participant-audio-max-delay late on the sender's clock; "
+        "paused: senders paused at the window's end (p) / their SRTP datagrams dropped on receipt in the window "
+        "(sustained overload keeps the oldest streams whole); "
         "health max ms: slowest GET /health of five a second during the window"
     )
     results: dict[str, dict[int, Result]] = {}

@@ -92,6 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     # Tests only: sockets write frames directly always, not only while the event loop is behind.
     serve.add_argument("--debug-direct-writes", action="store_true",
                        default=bool(env("SHOAL_DEBUG_DIRECT_WRITES")), help=argparse.SUPPRESS)
+    # Tests only: the event loop is blocked this many ms per media datagram read (a forced overload).
+    serve.add_argument("--debug-media-cost-ms", type=float, default=0.0, help=argparse.SUPPRESS)
     serve.add_argument("--log-level", default=env("SHOAL_LOG_LEVEL", "info"), help="[SHOAL_LOG_LEVEL]")
     return parser
 
@@ -176,6 +178,13 @@ LIMIT_OPTIONS: tuple[tuple[str, type, str, str], ...] = (
         "dropped for agents (stale); 0: never",
     ),
     (
+        "--overload-pause-after",
+        float,
+        "overload_pause_after_s",
+        "seconds the event loop may stay behind before the newest WebRTC senders' inbound media is paused so the "
+        "others stay whole; 0: never (every stream is thinned instead)",
+    ),
+    (
         "--room-peerless-purge-timeout",
         float,
         "room_peerless_purge_timeout_s",
@@ -228,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             debug_fault_marker=args.debug_fault_marker or None,
             debug_stall_marker=args.debug_stall_marker or None,
             debug_direct_writes=args.debug_direct_writes,
+            debug_media_cost_ms=args.debug_media_cost_ms,
             rtc_public_ip=args.rtc_public_ip,
             rtc_udp_port=args.rtc_udp_port,
             rtc_port_range=args.rtc_port_range,

@@ -43,6 +43,9 @@ class ShoalConfig:
     participant_audio_max_delay_s: float = 1.0
     """A participant's audio packet later than this behind its stream's quickest path, on the
     sender's RTP clock, is dropped before it is decoded for agents (``StaleGate``; 0: never)."""
+    overload_pause_after_s: float = 2.0
+    """The event loop behind this long pauses the newest WebRTC senders' inbound media so the
+    others stay whole (``shoal.net.admission``; 0: never, every stream is thinned instead)."""
     agent_outbox_messages: int = 1500
     """Per-agent bound of undelivered messages (about 30 s of one track); oldest dropped."""
     notifier_outbox_messages: int = 10000
@@ -80,6 +83,8 @@ class ShoalConfig:
     """Tests only: an agent frame containing this text followed by digits blocks the event loop that many ms."""
     debug_direct_writes: bool = False
     """Tests only: sockets write frames directly always, not only while the event loop is behind."""
+    debug_media_cost_ms: float = 0.0
+    """Tests only: the event loop is blocked this long for each media datagram it reads (a forced overload)."""
     # limits against untrusted clients (issue 10) ----------------------------------------
     metadata_max_depth: int = DEFAULT_MAX_DEPTH
     """Deepest nesting of peer/track metadata; deeper is refused (400, or close 1008)."""
@@ -135,6 +140,8 @@ class ShoalConfig:
             raise ValueError("--playout-max-agent-seconds must be positive")
         if self.playout_max_lag_s < 0.02:
             raise ValueError("--playout-max-lag must be at least 0.02 s (one frame)")
+        if self.overload_pause_after_s < 0:
+            raise ValueError("--overload-pause-after must be 0 (never) or a number of seconds")
         if self.participant_audio_max_delay_s < 0:
             raise ValueError("--participant-audio-max-delay must not be negative (0: never)")
         if self.max_tracks_per_agent < 1:

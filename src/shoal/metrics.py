@@ -11,8 +11,9 @@ by a task that wakes ten times a second.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram, ProcessCollector
@@ -24,6 +25,8 @@ from shoal.domain.model import PeerStatus, PeerType, TrackKind
 
 if TYPE_CHECKING:
     from shoal.server import Shoal
+
+log = logging.getLogger(__name__)
 
 __all__ = ["CONTENT_TYPE_LATEST", "LoopLagMonitor", "ServerMetrics", "ShoalCollector"]
 
@@ -137,7 +140,13 @@ class ShoalCollector(Collector):
         family.add_metric(["agent_playout", "malformed"], tally.playout_malformed)
         family.add_metric(["webhook_queue", "queue_full"], self._shoal.webhooks.dropped)
         family.add_metric(["ice_receive", "overload"], self._shoal.rtc.plan.stats.overload_dropped)
+        family.add_metric(["ice_receive", "shed"], self._shoal.rtc.plan.admission.shed_dropped)
         yield family
+        yield GaugeMetricFamily(
+            "shoal_webrtc_peers_paused",
+            "WebRTC peers whose inbound media is paused under sustained overload (the newest senders).",
+            self._shoal.rtc.plan.admission.paused,
+        )
 
 
 class LoopLagMonitor:
@@ -148,6 +157,8 @@ class LoopLagMonitor:
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
         self._last = 0.0
+        self.listeners: list[Callable[[float], None]] = []
+        """Called with each sample (seconds late), e.g. the overload admission."""
 
     def is_behind(self) -> bool:
         """The last wake-up was over ``BEHIND_S`` late: loop iterations are long (overload, a stall)."""
@@ -162,6 +173,11 @@ class LoopLagMonitor:
             await asyncio.sleep(self._interval)
             self._last = max(0.0, time.monotonic() - asked - self._interval)
             self._histogram.observe(self._last)
+            for listener in self.listeners:
+                try:
+                    listener(self._last)
+                except Exception:
+                    log.exception("a loop-lag listener failed")
 
     async def close(self) -> None:
         if self._task is not None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Callable
 
 from shoal import seam
@@ -20,6 +22,8 @@ from shoal.media.budget import PlayoutBudget
 from shoal.media.clock import PlayoutClock
 from shoal.media.trace import PlayoutTrace
 from shoal.metrics import ServerMetrics
+from shoal.net.admission import WINDOW_S as ADMISSION_WINDOW_S
+from shoal.net.admission import StreamAdmission
 from shoal.net.network import RtcNetwork
 from shoal.notify.hub import NotifierHub
 from shoal.notify.webhooks import WebhookDispatcher
@@ -59,6 +63,10 @@ class Shoal:
             port_range=config.port_range,
             interfaces=config.rtc_interfaces,
             ice=config.ice_policy,
+            admission=StreamAdmission(
+                sustain_windows=math.ceil(config.overload_pause_after_s / ADMISSION_WINDOW_S), clock=time.monotonic
+            ),
+            debug_media_cost_s=config.debug_media_cost_ms / 1000,
         )
         self.sessions = SessionRegistry()
         self.preauth = PreAuthGate(config.max_unauthenticated_per_ip)
@@ -78,6 +86,7 @@ class Shoal:
         self.bus.subscribe(self.notifiers.on_event)
         self.bus.subscribe(self.webhooks.on_event)
         self.metrics = ServerMetrics(self)
+        self.metrics.loop_lag.listeners.append(self.rtc.plan.admission.observe_lag)
         self.loop_behind: Callable[[], bool] = (
             (lambda: True) if config.debug_direct_writes else self.metrics.loop_lag.is_behind
         )

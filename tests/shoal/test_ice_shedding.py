@@ -102,3 +102,34 @@ async def test_the_queue_is_bounded_oldest_dropped() -> None:
     assert conn.overload_dropped == 500
     first, _ = await conn.recvfrom()
     assert int.from_bytes(first[-4:], "big") == 500, "the oldest went first"
+
+
+async def test_a_paused_connection_drops_srtp_on_receipt_and_keeps_srtcp_and_dtls() -> None:
+    """Under sustained overload the newest senders are paused (``shoal.net.admission``): their
+    SRTP never reaches the queue, while SRTCP and DTLS do; nothing is lost for the others."""
+    conn, plan = connection()
+    other, _ = connection()
+    conn.stream.paused = True
+    for n in range(300_000):
+        conn.data_received(SRTP, 1)
+        if n % 1000 == 0:
+            conn.data_received(SRTCP, 1)
+            conn.data_received(DTLS, 1)
+            other.data_received(SRTP, 1)
+    assert await drain(conn) == [SRTCP, DTLS] * 300
+    assert len(await drain(other)) == 300
+    assert conn.stream.media_in == conn.stream.shed == plan.admission.shed_dropped == 300_000
+    assert conn.overload_dropped == 0 and len(conn._arrivals) == 0
+    conn.stream.paused = False
+    conn.data_received(SRTP, 1)
+    assert await drain(conn) == [SRTP], "resumed: read again"
+
+
+async def test_a_closed_connection_leaves_the_admission_and_runts_are_ignored() -> None:
+    conn, plan = connection()
+    assert list(plan.admission.streams.values()) == [conn.stream]
+    conn.data_received(b"", 1)
+    conn.data_received(b"\x80", 1)
+    assert seam.ice_datagram_queue(conn).qsize() == 0
+    await conn.close()
+    assert plan.admission.streams == {}

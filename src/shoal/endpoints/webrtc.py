@@ -53,6 +53,7 @@ from shoal.endpoints.agent import parse_metadata
 from shoal.endpoints.offer_errors import COULD_NOT_APPLY, offer_refusal, offer_structure_problem
 from shoal.endpoints.routing import MediaRouter
 from shoal.errors import ShoalError
+from shoal.logtext import clip
 from shoal.media.fanout import OpusOut, RtpOut, TrackFanout
 from shoal.media.forward import KeyframeRequester, RtpForwarder, RtpTap
 from shoal.media.keyframes import keyframe_start
@@ -661,7 +662,7 @@ class WebRTCEndpoint:
         # on the short-lived transport and then never send on it.
         # The network's peer connections are max-bundle too, and gather per --rtc-* options.
         if self._network is not None:
-            pc = self._network.peer_connection()
+            pc = self._network.peer_connection(f"peer {clip(self.peer_id)} in room {clip(self.room_id)}")
         else:
             pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         self._pc = pc

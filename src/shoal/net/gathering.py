@@ -41,6 +41,7 @@ from aiortc import RTCIceServer
 
 from shoal import seam
 from shoal.net.addresses import PortRange
+from shoal.net.admission import Stream, StreamAdmission
 from shoal.net.demux import DROP_CAUSES, Address, DemuxTable, Drop, OnceLog
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,10 @@ class GatherPlan:
     """Problems: bad datagrams, bind failures, an exhausted port range."""
     events: OnceLog = field(default_factory=lambda: OnceLog(log.info, time.monotonic))
     """Normal but noteworthy: NAT rebindings."""
+    admission: StreamAdmission = field(default_factory=lambda: StreamAdmission(clock=time.monotonic))
+    """Which connections' inbound media is read under sustained overload (``shoal.net.admission``)."""
+    debug_media_cost_s: float = 0.0
+    """Tests only: the event loop is blocked this long per media datagram read (a forced overload)."""
 
     def announced(self, address: str) -> str:
         """The address put in the host candidate of a socket bound to ``address``."""
@@ -119,9 +124,11 @@ class GatherPlan:
 class GatherIceServers(list[RTCIceServer]):
     """An ``iceServers`` list that also carries the server's ``GatherPlan`` into aiortc's gatherer."""
 
-    def __init__(self, plan: GatherPlan, servers: list[RTCIceServer] | None = None) -> None:
+    def __init__(self, plan: GatherPlan, servers: list[RTCIceServer] | None = None, label: str = "a WebRTC peer") -> None:
         super().__init__(servers or [])
         self.plan = plan
+        self.label = label
+        """Who the connection serves, for logs (``"peer P in room R"``)."""
 
 
 # --- sockets ---------------------------------------------------------------------------
@@ -320,7 +327,7 @@ def should_follow(use_candidate: bool, selected_silent_s: float) -> bool:
 class ShoalConnection(aioice.Connection):
     """An aioice ``Connection`` that gathers the way the server's ``GatherPlan`` says."""
 
-    def __init__(self, *, shoal_plan: GatherPlan, **kwargs: Any) -> None:
+    def __init__(self, *, shoal_plan: GatherPlan, shoal_label: str = "a WebRTC peer", **kwargs: Any) -> None:
         if kwargs.get("local_username") is None:
             kwargs["local_username"] = secrets.token_hex(UFRAG_LENGTH // 2)
         super().__init__(**kwargs)
@@ -328,10 +335,25 @@ class ShoalConnection(aioice.Connection):
         self._arrivals: deque[float] = deque()
         """Arrival time of each datagram in aioice's receive queue, in the same order."""
         self.overload_dropped = 0
+        self.stream: Stream = shoal_plan.admission.register(shoal_label)
+        """This connection's inbound media as the overload admission sees it (paused or read)."""
 
-    # receiving: bounded by age and count --------------------------------------------------
+    async def close(self) -> None:
+        self._plan.admission.unregister(self.stream)
+        await super().close()
+
+    # receiving: paused streams, then bounded by age and count -------------------------------
 
     def data_received(self, data: bytes, component: int) -> None:
+        if len(data) < 2:
+            return  # no DTLS record, SRTP or SRTCP packet is this short
+        if 127 < data[0] < 192 and not 191 < data[1] < 224:  # SRTP (not SRTCP, DTLS or STUN)
+            stream = self.stream
+            stream.media_in += 1
+            if stream.paused:
+                stream.shed += 1
+                self._plan.admission.shed_dropped += 1
+                return
         queue = seam.ice_datagram_queue(self)
         if queue.qsize() >= MAX_QUEUED_DATAGRAMS:
             try:
@@ -357,10 +379,13 @@ class ShoalConnection(aioice.Connection):
             ):
                 self._shed()
                 continue
+            if self._plan.debug_media_cost_s and 127 < data[0] < 192:
+                _block_the_loop(self._plan.debug_media_cost_s)
             return data, component
 
     def _shed(self) -> None:
         self.overload_dropped += 1
+        self.stream.aged_out += 1
         self._plan.stats.overload_dropped += 1
         self._plan.notes.note("overload", "the event loop fell behind: media datagrams older than "
                               f"{MEDIA_MAX_AGE_S * 1000:.0f} ms are dropped unread (overload)")
@@ -503,6 +528,11 @@ class ShoalConnection(aioice.Connection):
         )
 
 
+def _block_the_loop(seconds: float) -> None:
+    """Tests only (``--debug-media-cost-ms``): what expensive media processing does to the loop."""
+    time.sleep(seconds)
+
+
 # --- installing into aiortc ------------------------------------------------------------
 
 _original_connection_kwargs: Callable[[list[RTCIceServer]], dict[str, Any]] | None = None
@@ -513,6 +543,7 @@ def _connection_kwargs(servers: list[RTCIceServer]) -> dict[str, Any]:
     kwargs = _original_connection_kwargs(servers)
     if isinstance(servers, GatherIceServers):
         kwargs["shoal_plan"] = servers.plan
+        kwargs["shoal_label"] = servers.label
     return kwargs
 
 

@@ -20,6 +20,7 @@ from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection
 
 from shoal.net import gathering
 from shoal.net.addresses import PortRange, local_interfaces, select_addresses
+from shoal.net.admission import StreamAdmission
 from shoal.net.iceservers import IcePolicy, IceServerEntry
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ class RtcNetwork:
         interfaces: Sequence[str] = (),
         ice: IcePolicy | None = None,
         host_interfaces: Mapping[str, Sequence[str]] | None = None,
+        admission: StreamAdmission | None = None,
+        debug_media_cost_s: float = 0.0,
     ) -> None:
         gathering.install()
         self.ice = ice or IcePolicy()
@@ -64,6 +67,9 @@ class RtcNetwork:
                     f"{', '.join(ipv4) or 'none'}; choose it with --rtc-interface"
                 )
         self.plan = gathering.GatherPlan(tuple(addresses), public_ip, port_range)
+        if admission is not None:
+            self.plan.admission = admission
+        self.plan.debug_media_cost_s = debug_media_cost_s
         self._turn_check: asyncio.Task[None] | None = None
         self.turn_checks: dict[str, str] = {}
         """TURN URL → ``"pending"``, ``"ok: …"``, ``"rejected: …"`` or ``"unreachable: …"``."""
@@ -97,14 +103,14 @@ class RtcNetwork:
 
     # per peer ----------------------------------------------------------------------------
 
-    def peer_connection(self) -> RTCPeerConnection:
+    def peer_connection(self, label: str = "a WebRTC peer") -> RTCPeerConnection:
         """A server-side peer connection that gathers per this network's plan.
 
         The server itself uses no STUN/TURN server: it is the reachable end (its own or its
         ``--rtc-public-ip`` address); clients get the ICE servers to reach it.
         """
         # max-bundle: every m-line uses the first one's transport from the start (see webrtc.py).
-        servers = gathering.GatherIceServers(self.plan)
+        servers = gathering.GatherIceServers(self.plan, label=label)
         return RTCPeerConnection(RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
 
     def ice_servers_for(self, peer_id: str) -> list[IceServerEntry]:
@@ -126,6 +132,7 @@ class RtcNetwork:
             "rebinds_followed": stats.rebinds_followed,
             "nominations_followed": stats.nominations_followed,
             "overload_dropped": stats.overload_dropped,
+            "admission": self.plan.admission.stats(),
             "shared": {
                 "datagrams_in": stats.shared_datagrams_in,
                 "dropped": dict(stats.shared_dropped),

@@ -1,0 +1,284 @@
+"""Past capacity, keep whole streams: the oldest senders are read, the newest paused at the ICE socket.
+
+When the server cannot keep up, the ICE age check (``gathering.MEDIA_MAX_AGE_S``) thins
+every stream alike: each participant loses a share of its packets, every conversation
+degrades at once, and loop iterations stay long — which is what ``/health`` and the
+delivered audio's latency wait for. Under sustained overload shoal instead pauses the
+inbound media of the most recently connected WebRTC senders: their SRTP datagrams are
+dropped on receipt (a few µs each, before SRTP, decode or forwarding), counted as
+``ice_receive``/``shed``; STUN (ICE consent), DTLS and SRTCP still pass, so their
+connections stay up and what they receive keeps flowing. The others keep all their audio,
+on time. Readmission is one stream at a time once the loop keeps up, so the system finds
+its capacity without oscillating; a readmission that brings the overload back doubles the
+wait before the next try at that count.
+
+``AdmissionPolicy`` is the decision (no I/O, no clock of its own); ``StreamAdmission``
+keeps the streams, closes one-second windows from the loop-lag monitor's samples, applies
+the decisions and logs them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+WINDOW_S = 1.0
+"""Decisions are taken once per window of loop-lag samples."""
+BEHIND_LAG_S = 0.05
+"""A lag sample (how late a 0.1 s sleep woke up) over this counts as behind."""
+BEHIND_SHARE = 0.5
+"""A window is overloaded when at least this share of its lag samples were behind."""
+MIN_KEPT = 4
+"""Never pause below this many senders: so few streams cost too little to matter, and a slow
+machine's hiccup must not silence a small call."""
+READMIT_WAIT_S = 5.0
+"""Calm this long after the last decision readmits one paused stream."""
+READMIT_MAX_WAIT_S = 60.0
+"""Ceiling of the readmission wait, which doubles each time a readmission brings overload back."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """What one window of the event loop looked like."""
+
+    lag_samples: int
+    behind_samples: int
+    media_in: int
+    """SRTP datagrams received by the admitted senders."""
+    aged_out: int
+    """Of those, dropped unread by the ICE age check (the loop read them too late)."""
+
+    @property
+    def overloaded(self) -> bool:
+        return self.lag_samples > 0 and self.behind_samples >= BEHIND_SHARE * self.lag_samples
+
+    @property
+    def read_share(self) -> float:
+        """The share of the admitted senders' media the loop got to in time: its capacity, roughly."""
+        return 1.0 - self.aged_out / self.media_in if self.media_in else 1.0
+
+
+class AdmissionPolicy:
+    """How many senders to read: ``limit`` (None: all), decided once per window.
+
+    Overloaded for ``sustain_windows`` windows in a row: keep the share of the admitted
+    senders the loop managed to read in time (at least one fewer, at least ``MIN_KEPT``),
+    and remember the count that overloaded as the ceiling. Calm for ``READMIT_WAIT_S`` since
+    the last decision: readmit ``_step`` senders (1, then doubling while readmissions hold, up to
+    one under the ceiling). A readmission up to the ceiling is a probe of one sender: it waits
+    ``probe_wait_s``, which doubles each time a probe overloads again (up to
+    ``READMIT_MAX_WAIT_S``), so a steady overload costs a window or two a minute; a probe
+    that holds means the capacity grew, and the ceiling is forgotten.
+    """
+
+    def __init__(self, sustain_windows: int) -> None:
+        self.sustain_windows = sustain_windows
+        """0: never pause anything."""
+        self.limit: int | None = None
+        self.ceiling: int | None = None
+        """The fewest admitted senders known to overload the loop."""
+        self.probe_wait_s = READMIT_WAIT_S
+        self._behind = 0
+        self._changed_at = float("-inf")
+        self._step = 1
+        """Senders the next readmission takes: doubles while readmissions hold, 1 again after a pause."""
+        self._readmitted = False
+
+    def decide(self, now: float, window: Window, admitted: int, senders: int) -> int | None:
+        """The new limit, given this window and how many senders are admitted of those sending."""
+        if not self.sustain_windows:
+            return None
+        if window.overloaded:
+            self._behind += 1
+            if self._behind >= self.sustain_windows and admitted > MIN_KEPT:
+                self._behind = 0
+                if self.ceiling is not None and admitted >= self.ceiling:
+                    self.probe_wait_s = min(self.probe_wait_s * 2, READMIT_MAX_WAIT_S)  # the probe failed again
+                self.ceiling = admitted
+                self.limit = max(MIN_KEPT, min(admitted - 1, int(admitted * window.read_share)))
+                self._changed_at = now
+                self._step, self._readmitted = 1, False
+            return self.limit
+        self._behind = 0
+        if self.limit is None:
+            return None
+        calm = now - self._changed_at
+        if calm >= READMIT_WAIT_S and self._readmitted:
+            self._step *= 2  # the last readmission held: take more at once next time
+            self._readmitted = False
+            if self.ceiling is not None and self.limit >= self.ceiling:
+                self.ceiling, self.probe_wait_s = None, READMIT_WAIT_S  # a probe held: the capacity grew
+        probing = self.ceiling is not None and self.limit + 1 >= self.ceiling
+        if calm >= (self.probe_wait_s if probing else READMIT_WAIT_S):
+            if senders <= self.limit:
+                self.limit = self.ceiling = None  # every sender fits (some left)
+                self.probe_wait_s, self._step = READMIT_WAIT_S, 1
+                return None
+            if probing:
+                more = 1
+            elif self.ceiling is not None:
+                more = min(self._step, self.ceiling - 1 - self.limit)
+            else:
+                more = self._step
+            self.limit += more
+            self._readmitted = True
+            self._changed_at = now
+        return self.limit
+
+
+@dataclass(eq=False)
+class Stream:
+    """One WebRTC connection's inbound media, as the admission sees it."""
+
+    label: str
+    key: int
+    media_in: int = 0
+    """SRTP datagrams received (paused or not)."""
+    aged_out: int = 0
+    """Media datagrams the age check dropped."""
+    shed: int = 0
+    """SRTP datagrams dropped because the stream was paused."""
+    paused: bool = False
+    paused_at: float = 0.0
+    shed_at_pause: int = 0
+    seen_in: int = 0
+    seen_aged: int = 0
+
+
+@dataclass
+class StreamAdmission:
+    """A server's senders in the order they connected, and which of them are read."""
+
+    sustain_windows: int = 2
+    clock: Callable[[], float] = field(default=lambda: 0.0)
+    policy: AdmissionPolicy = field(init=False)
+    streams: dict[int, Stream] = field(default_factory=dict)
+    """Registration order is age order: the first are the oldest."""
+    shed_dropped: int = 0
+    """SRTP datagrams dropped while their stream was paused, over the server's life."""
+    pauses: int = 0
+    resumes: int = 0
+    senders: int = 0
+    """Streams that sent media in the last window."""
+    _window_start: float | None = None
+    _lag_samples: int = 0
+    _behind_samples: int = 0
+    _next_key: int = 0
+
+    def __post_init__(self) -> None:
+        self.policy = AdmissionPolicy(self.sustain_windows)
+
+    # streams ------------------------------------------------------------------------------
+
+    def register(self, label: str) -> Stream:
+        stream = Stream(label, self._next_key)
+        self.streams[stream.key] = stream
+        self._next_key += 1
+        return stream
+
+    def unregister(self, stream: Stream) -> None:
+        if self.streams.pop(stream.key, None) is None:
+            return
+        if stream.paused:
+            log.info(
+                "%s: closed while its inbound media was paused (overload), %d datagrams dropped",
+                stream.label, stream.shed - stream.shed_at_pause,
+            )
+
+    @property
+    def paused(self) -> int:
+        return sum(1 for s in self.streams.values() if s.paused)
+
+    # windows ------------------------------------------------------------------------------
+
+    def observe_lag(self, lag_s: float) -> None:
+        """One loop-lag sample; closes a window (and may decide) every ``WINDOW_S``."""
+        now = self.clock()
+        if self._window_start is None:
+            self._window_start = now
+        self._lag_samples += 1
+        if lag_s > BEHIND_LAG_S:
+            self._behind_samples += 1
+        if now - self._window_start >= WINDOW_S:
+            self._close_window(now)
+
+    def _close_window(self, now: float) -> None:
+        active: list[Stream] = []
+        media_in = aged_out = admitted = 0
+        for stream in self.streams.values():
+            sent = stream.media_in - stream.seen_in
+            if sent:
+                active.append(stream)
+                if not stream.paused:
+                    admitted += 1
+                    media_in += sent
+                    aged_out += stream.aged_out - stream.seen_aged
+            stream.seen_in, stream.seen_aged = stream.media_in, stream.aged_out
+        window = Window(self._lag_samples, self._behind_samples, media_in, aged_out)
+        self._window_start, self._lag_samples, self._behind_samples = now, 0, 0
+        self.senders = len(active)
+        before = self.policy.limit
+        limit = self.policy.decide(now, window, admitted, len(active))
+        if limit != before or (limit is not None and self._misranked(active, limit)):
+            self._apply(now, active, limit, window if limit != before else None)
+
+    def _misranked(self, active: list[Stream], limit: int) -> bool:
+        """A newer sender is read while an older one waits (a paused stream fell silent and came back)."""
+        return any(stream.paused == (rank < limit) for rank, stream in enumerate(active))
+
+    def _apply(self, now: float, active: list[Stream], limit: int | None, window: Window | None) -> None:
+        """Read the ``limit`` oldest senders, pause the rest; ``window``: the one that changed the limit."""
+        paused: list[Stream] = []
+        resumed: list[Stream] = []
+        for rank, stream in enumerate(active):
+            keep = limit is None or rank < limit
+            if stream.paused and keep:
+                stream.paused = False
+                resumed.append(stream)
+                log.info(
+                    "%s: inbound media resumed after %.1f s paused (overload), %d datagrams dropped",
+                    stream.label, now - stream.paused_at, stream.shed - stream.shed_at_pause,
+                )
+            elif not stream.paused and not keep:
+                stream.paused, stream.paused_at, stream.shed_at_pause = True, now, stream.shed
+                paused.append(stream)
+                log.info("%s: inbound media paused (overload): its SRTP is dropped on receipt", stream.label)
+        if limit is None:
+            for stream in self.streams.values():  # senders that fell silent while paused
+                if stream.paused:
+                    stream.paused = False
+                    resumed.append(stream)
+        self.pauses += len(paused)
+        self.resumes += len(resumed)
+        if window is None:
+            return  # re-ranked only: a paused sender fell silent and came back, or new ones joined
+        if paused:
+            log.warning(
+                "overload: the event loop stayed behind (%d of %d lag samples over %.0f ms; %.0f %% of the media "
+                "read in time): the inbound media of the %d newest of %d sending WebRTC peers is paused so the %d "
+                "oldest stay whole; counted as ice_receive/shed, readmitted one at a time after %.0f s of calm",
+                window.behind_samples, window.lag_samples, BEHIND_LAG_S * 1000, window.read_share * 100,
+                len(active) - (limit or 0), len(active), limit or 0, READMIT_WAIT_S,
+            )
+        elif resumed:
+            log.warning(
+                "overload easing: %d paused WebRTC peers readmitted (%s)",
+                len(resumed), "all senders read" if limit is None else f"{limit} of {len(active)} senders read",
+            )
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "enabled": bool(self.sustain_windows),
+            "limit": self.policy.limit,
+            "streams": len(self.streams),
+            "senders": self.senders,
+            "paused": self.paused,
+            "shed_dropped": self.shed_dropped,
+            "pauses": self.pauses,
+            "resumes": self.resumes,
+            "ceiling": self.policy.ceiling,
+            "probe_wait_s": self.policy.probe_wait_s,
+        }

@@ -1,0 +1,184 @@
+"""The overload admission (``shoal.net.admission``): which senders are read when the server cannot keep up.
+
+A simulated server: it reads ``capacity`` SRTP datagrams a second, each sender sends 50; when
+the admitted senders send more, the loop falls behind (every lag sample late) and the age
+check drops what it could not read in time. Hours of windows per case, exact expectations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from shoal.net.admission import (
+    MIN_KEPT,
+    READMIT_MAX_WAIT_S,
+    READMIT_WAIT_S,
+    AdmissionPolicy,
+    StreamAdmission,
+    Window,
+)
+
+PPS = 50
+SAMPLES = 10  # lag samples per 1 s window
+
+
+def window(admitted: int, capacity: int) -> Window:
+    demand = admitted * PPS
+    over = demand > capacity
+    return Window(SAMPLES, SAMPLES if over else 0, demand, max(0, demand - capacity))
+
+
+@dataclass
+class Run:
+    limits: list[int | None]
+    overloaded: list[bool]
+
+
+def simulate(policy: AdmissionPolicy, senders: list[int], capacity: int, start: int = 0) -> Run:
+    """One window per second from ``start``; ``senders[t]`` senders at its second t."""
+    limits: list[int | None] = []
+    overloaded: list[bool] = []
+    for t, n in enumerate(senders):
+        admitted = n if policy.limit is None else min(n, policy.limit)
+        w = window(admitted, capacity)
+        overloaded.append(w.overloaded)
+        limits.append(policy.decide(float(start + t), w, admitted, n))
+    return Run(limits, overloaded)
+
+
+@pytest.mark.parametrize(("senders", "capacity"), [(200, 3500), (200, 1000), (60, 2900), (12, 400), (500, 7000)])
+def test_sustained_overload_converges_to_capacity_within_seconds_and_stays_there_for_hours(
+    senders: int, capacity: int
+) -> None:
+    fits = capacity // PPS
+    run = simulate(AdmissionPolicy(sustain_windows=2), [senders] * 4 * 3600, capacity)
+    settled = next(t for t, limit in enumerate(run.limits) if limit is not None and limit <= fits)
+    assert settled <= 8, f"{settled} s to shed down to capacity"
+    after = run.limits[settled:]
+    assert all(limit is not None and fits - 2 <= limit <= fits + 2 for limit in after), "admitted stays at capacity"
+    overloaded = sum(run.overloaded[settled:]) / len(after)
+    assert overloaded < 0.05, f"overloaded {overloaded:.1%} of the time once settled (readmission probes only)"
+    kept = sum(limit for limit in after if limit is not None) / len(after)
+    assert kept >= fits - 1, f"{kept:.1f} senders kept on average of the {fits} that fit"
+
+
+def test_readmission_probes_back_off_to_the_ceiling_while_the_load_stays() -> None:
+    policy = AdmissionPolicy(sustain_windows=2)
+    simulate(policy, [100] * 1200, 2000)
+    assert policy.probe_wait_s == READMIT_MAX_WAIT_S
+
+
+def test_when_senders_leave_the_paused_ones_are_readmitted_until_everyone_is_read() -> None:
+    policy = AdmissionPolicy(sustain_windows=2)
+    run = simulate(policy, [100] * 60 + [30] * 300, 2000)  # 40 fit
+    assert run.limits[59] is not None and run.limits[59] <= 40
+    assert run.limits[-1] is None, "all 30 remaining senders fit and are read"
+    assert not any(run.overloaded[120:])
+
+
+def test_a_single_stall_never_pauses_anyone() -> None:
+    """One long iteration (a GC pause, a burst of DTLS handshakes) is not overload."""
+    policy = AdmissionPolicy(sustain_windows=2)
+    for t in range(100_000):
+        stalled = t % 3 == 0
+        w = Window(1 if stalled else SAMPLES, 1 if stalled else 0, 50 * 20, 0)
+        assert policy.decide(float(t), w, 20, 20) is None
+
+
+def test_never_below_min_kept_and_never_when_disabled() -> None:
+    policy = AdmissionPolicy(sustain_windows=2)
+    run = simulate(policy, [MIN_KEPT + 6] * 600, 50)  # not even one sender fits
+    assert min(limit for limit in run.limits if limit is not None) == MIN_KEPT
+    off = AdmissionPolicy(sustain_windows=0)
+    assert all(limit is None for limit in simulate(off, [200] * 600, 1000).limits)
+
+
+def test_when_the_machine_gets_faster_probes_hold_and_every_sender_comes_back() -> None:
+    policy = AdmissionPolicy(sustain_windows=2)
+    simulate(policy, [100] * 120, 2000)  # shed, probes at the ceiling fail
+    assert policy.probe_wait_s > READMIT_WAIT_S and policy.ceiling is not None
+    # Another process on the machine ended: 80 senders fit now.
+    run = simulate(policy, [100] * 600, 80 * PPS, start=120)
+    assert policy.ceiling is not None and 79 <= policy.ceiling <= 81
+    # The first probe waits out the backed-off wait, then readmissions double while they hold.
+    climbed = next(t for t, limit in enumerate(run.limits) if limit is not None and limit >= 78)
+    assert climbed <= READMIT_MAX_WAIT_S + 60, f"{climbed} s to climb from 40 to 78 senders"
+    assert all(limit is not None and limit >= 78 for limit in run.limits[climbed:]), "and stays at the new capacity"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def drive(admission: StreamAdmission, clock: Clock, streams: list, seconds: int, capacity: int) -> None:
+    """Each stream sends 50 datagrams a second; the loop reads ``capacity`` of the admitted ones in time."""
+    for _ in range(seconds):
+        admitted = [s for s in streams if not s.paused]
+        budget = capacity
+        for stream in streams:
+            for _n in range(PPS):
+                stream.media_in += 1
+                if stream.paused:
+                    stream.shed += 1
+                    admission.shed_dropped += 1
+                elif budget > 0:
+                    budget -= 1
+                else:
+                    stream.aged_out += 1
+        lag = 0.2 if len(admitted) * PPS > capacity else 0.0
+        for _sample in range(SAMPLES):
+            clock.now = round(clock.now + 0.1, 6)
+            admission.observe_lag(lag)
+
+
+def test_the_newest_streams_are_paused_and_the_oldest_paused_comes_back_first() -> None:
+    clock = Clock()
+    admission = StreamAdmission(sustain_windows=2, clock=clock)
+    streams = [admission.register(f"peer {n}") for n in range(20)]
+    drive(admission, clock, streams, 10, capacity=12 * PPS)
+    paused = [n for n, s in enumerate(streams) if s.paused]
+    assert paused == list(range(20 - len(paused), 20)) and 7 <= len(paused) <= 9, paused
+    assert admission.stats()["paused"] == len(paused) and admission.senders == 20
+    shed = sum(s.shed for s in streams)
+    assert shed == admission.shed_dropped > 0
+    # Three of the oldest leave: the oldest paused ones take their places.
+    for stream in streams[:3]:
+        admission.unregister(stream)
+    rest = streams[3:]
+    drive(admission, clock, rest, 60, capacity=12 * PPS)
+    read = [n for n, s in enumerate(rest) if not s.paused]
+    assert read == list(range(len(read))), "the read senders are always the oldest"
+    assert len(read) >= 11
+
+
+def test_bookkeeping_over_300000_datagrams_and_a_thousand_connections() -> None:
+    """A long day: connections come and go, every datagram is counted once, the registry ends empty."""
+    clock = Clock()
+    admission = StreamAdmission(sustain_windows=2, clock=clock)
+    live: list = []
+    total = shed = 0
+    for n in range(1000):
+        live.append(admission.register(f"peer {n}"))
+        if len(live) > 30:
+            gone = live.pop(0)
+            shed += gone.shed
+            total += gone.media_in
+            admission.unregister(gone)
+        if n % 100 == 99:
+            before = sum(s.media_in for s in live)
+            drive(admission, clock, live, 20, capacity=20 * PPS)
+            assert sum(s.media_in for s in live) - before == len(live) * PPS * 20
+    for stream in live:
+        shed += stream.shed
+        total += stream.media_in
+        admission.unregister(stream)
+    assert total >= 300_000
+    assert shed == admission.shed_dropped
+    assert admission.streams == {} and admission.paused == 0
+    admission.unregister(live[0])  # twice: harmless
