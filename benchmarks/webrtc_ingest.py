@@ -853,6 +853,13 @@ async def run(mode: str, n: int, seconds: float, warmup: float) -> Result:
             f"{per_delivered:.2f}% per delivered stream; bursts still queued {DRAIN_S:g} s after the window are "
             "missing, so latency is understated"
         )
+        if result.paused_peers > 0 and result.n > result.paused_peers:
+            read = result.n - result.paused_peers
+            whole = result.delivered / max(result.sent * read / result.n, 1)
+            result.notes.append(
+                f"{result.paused_peers} of {result.n} senders paused at the window's end; the {read} read got "
+                f"about {100 * whole:.0f}% of their frames"
+            )
     if result.spurious:
         result.notes.append(f"{result.spurious} burst onsets matched no burst")
     return result

@@ -182,3 +182,20 @@ def test_bookkeeping_over_300000_datagrams_and_a_thousand_connections() -> None:
     assert shed == admission.shed_dropped
     assert admission.streams == {} and admission.paused == 0
     admission.unregister(live[0])  # twice: harmless
+
+
+def test_behind_while_reading_everything_in_time_still_converges_within_seconds() -> None:
+    """The loop can be 50–100 ms behind while the age check drops nothing: the share read says
+    nothing, so pauses double while the loop stays behind."""
+    policy = AdmissionPolicy(sustain_windows=2)
+    fits = 150
+    limits = []
+    for t in range(3600):
+        admitted = 200 if policy.limit is None else min(200, policy.limit)
+        over = admitted > fits
+        w = Window(SAMPLES, SAMPLES if over else 0, admitted * PPS, 0)
+        limits.append(policy.decide(float(t), w, admitted, 200))
+    settled = next(t for t, limit in enumerate(limits) if limit is not None and limit <= fits)
+    assert settled <= 10, f"{settled} s to shed 50 of 200 senders"
+    assert all(limit is not None and limit >= fits - 40 for limit in limits[settled:])
+    assert all(limit is not None and fits - 2 <= limit <= fits + 1 for limit in limits[120:]), "then settles at capacity"

@@ -24,7 +24,7 @@ EXPECTED = {
     "shoal_rooms", "shoal_peers", "shoal_tracks",
     "shoal_rtp_packets_received", "shoal_rtp_packets_forwarded", "shoal_rtp_retransmissions",
     "shoal_keyframe_requests", "shoal_participant_audio_frames_decoded", "shoal_agent_frames_delivered", "shoal_agent_frames_played",
-    "shoal_agent_frames_written_directly",
+    "shoal_agent_frames_written_directly", "shoal_webrtc_peers_paused",
     "shoal_agent_playout_queue_seconds", "shoal_dropped", "shoal_refusals",
     "shoal_webhook_deliveries", "shoal_webhook_failures", "shoal_event_loop_lag_seconds",
     "process_cpu_seconds", "process_resident_memory_bytes",

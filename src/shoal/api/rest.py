@@ -26,6 +26,7 @@ LIMIT_FIELDS = (
     "webhook_queue_messages", "webhook_reap_grace_s",
     "playout_max_seconds", "playout_max_track_bytes", "playout_max_agent_seconds", "playout_max_agent_bytes",
     "playout_max_server_bytes", "playout_max_lag_s", "max_tracks_per_agent", "participant_audio_max_delay_s",
+    "overload_pause_after_s",
 )
 
 ERRORS: dict[int | str, dict[str, Any]] = {

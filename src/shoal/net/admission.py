@@ -66,7 +66,9 @@ class AdmissionPolicy:
 
     Overloaded for ``sustain_windows`` windows in a row: keep the share of the admitted
     senders the loop managed to read in time (at least one fewer, at least ``MIN_KEPT``),
-    and remember the count that overloaded as the ceiling. Calm for ``READMIT_WAIT_S`` since
+    and remember the count that overloaded as the ceiling. Still overloaded the window after
+    a pause (the loop can be behind while reading nearly everything in time, so the share
+    says little): pause again at once, at least twice as many as the last time. Calm for ``READMIT_WAIT_S`` since
     the last decision: readmit ``_step`` senders (1, then doubling while readmissions hold, up to
     one under the ceiling). A readmission up to the ceiling is a probe of one sender: it waits
     ``probe_wait_s``, which doubles each time a probe overloads again (up to
@@ -83,6 +85,8 @@ class AdmissionPolicy:
         self.probe_wait_s = READMIT_WAIT_S
         self._behind = 0
         self._changed_at = float("-inf")
+        self._shed_step = 1
+        """The fewest senders the next pause takes: doubles while each pause leaves the loop behind."""
         self._step = 1
         """Senders the next readmission takes: doubles while readmissions hold, 1 again after a pause."""
         self._readmitted = False
@@ -93,16 +97,20 @@ class AdmissionPolicy:
             return None
         if window.overloaded:
             self._behind += 1
-            if self._behind >= self.sustain_windows and admitted > MIN_KEPT:
+            needed = 1 if self._shed_step > 1 else self.sustain_windows  # still overloaded right after a pause
+            if self._behind >= needed and admitted > MIN_KEPT:
                 self._behind = 0
                 if self.ceiling is not None and admitted >= self.ceiling:
                     self.probe_wait_s = min(self.probe_wait_s * 2, READMIT_MAX_WAIT_S)  # the probe failed again
                 self.ceiling = admitted
-                self.limit = max(MIN_KEPT, min(admitted - 1, int(admitted * window.read_share)))
+                keep = min(admitted - self._shed_step, int(admitted * window.read_share))
+                self.limit = max(MIN_KEPT, keep)
+                self._shed_step *= 2
                 self._changed_at = now
                 self._step, self._readmitted = 1, False
             return self.limit
         self._behind = 0
+        self._shed_step = 1
         if self.limit is None:
             return None
         calm = now - self._changed_at
