@@ -65,7 +65,8 @@ class AdmissionPolicy:
     """How many senders to read: ``limit`` (None: all), decided once per window.
 
     Overloaded for ``sustain_windows`` windows in a row: keep the share of the admitted
-    senders the loop managed to read in time (at least one fewer, at least ``MIN_KEPT``),
+    senders the loop managed to read in time (at least one fewer, at most half of them, at
+    least ``MIN_KEPT``),
     and remember the count that overloaded as the ceiling. Still overloaded the window after
     a pause (the loop can be behind while reading nearly everything in time, so the share
     says little): pause again at once, at least twice as many as the last time. Calm for ``READMIT_WAIT_S`` since
@@ -104,7 +105,7 @@ class AdmissionPolicy:
                     self.probe_wait_s = min(self.probe_wait_s * 2, READMIT_MAX_WAIT_S)  # the probe failed again
                 self.ceiling = admitted
                 keep = min(admitted - self._shed_step, int(admitted * window.read_share))
-                self.limit = max(MIN_KEPT, keep)
+                self.limit = max(MIN_KEPT, admitted // 2, keep)  # at most half at once: the cause may be elsewhere
                 self._shed_step *= 2
                 self._changed_at = now
                 self._step, self._readmitted = 1, False
