@@ -38,8 +38,13 @@ those threads mostly contend for the GIL), so once a server needs more than one 
 falls behind: latency grows by seconds, delivery drops, and after ~30 s of lag the peers'
 ICE consent checks expire and they hang up. Such rows say so in their notes.
 
+``--pin-server`` puts the server (shoal, or the baseline's receiver) alone on the first CPU and
+every client on the others, for machines with cores to spare: on 2 cores the clients then
+saturate their one core (the ``/health`` probe runs there too) and the figures get worse, not
+better.
+
 Run: ``.venv/bin/python benchmarks/webrtc_ingest.py [--peers 1,10,50,100] [--seconds 10]
-[--warmup 3] [--only shoal|baseline | --baseline] [--keep-logs]``
+[--warmup 3] [--only shoal|baseline | --baseline] [--pin-server] [--keep-logs]``
 """
 
 from __future__ import annotations
@@ -537,6 +542,29 @@ SERVER_LOG_LEVEL = "warning"
 KEEP_LOGS: list[Path] = []  # with --keep-logs, the log files of every process, printed at the end
 
 
+PIN: tuple[set[int], set[int]] | None = None
+"""With --pin-server: the CPUs of the server (shoal, or the baseline's receiver) and of everything else."""
+
+
+def pin_server() -> tuple[set[int], set[int]] | None:
+    """Server on the first CPU, this process and every client on the others (their children inherit it)."""
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        return None
+    server, others = {available[0]}, set(available[1:])
+    os.sched_setaffinity(0, others)
+    return server, others
+
+
+def pin_process(pid: int, cpus: set[int]) -> None:
+    """Every thread of ``pid`` onto ``cpus`` (threads it starts later inherit them)."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except OSError:  # a thread that just ended
+            pass
+
+
 def shoal_args() -> list[str]:
     """The benchmark's ``shoal serve`` options.
 
@@ -734,6 +762,8 @@ async def run(mode: str, n: int, seconds: float, warmup: float) -> Result:
             await receiver.expect("ready", 30)
             tokens = [f"baseline-{i}" for i in range(n)]
             server_pid, ws_url = receiver.pid, f"ws://127.0.0.1:{port}"
+        if PIN is not None:
+            pin_process(server_pid, PIN[0])
 
         generators: list[Child] = []
         count = math.ceil(n / PEERS_PER_GENERATOR)
@@ -966,6 +996,12 @@ def main() -> None:
     parser.add_argument("--only", choices=["shoal", "baseline"], help="run one server only")
     parser.add_argument("--baseline", action="store_true", help="same as --only baseline")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs and print their paths")
+    parser.add_argument(
+        "--pin-server",
+        action="store_true",
+        help="run the server (shoal, or the baseline's receiver) alone on the first CPU and every client on the "
+        "others, so the load generators do not take the server's CPU",
+    )
     parser.add_argument("--server-log-level", default="warning", help="shoal's --log-level (logs kept with --keep-logs)")
     parser.add_argument("--role", choices=["agents", "peers", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -988,7 +1024,13 @@ def main() -> None:
         return
     modes = ["baseline"] if args.baseline else [args.only] if args.only else ["shoal", "baseline"]
     peers = [int(p) for p in args.peers.split(",") if p.strip()]
-    global KEEP_LOGS_ON, SERVER_LOG_LEVEL
+    global KEEP_LOGS_ON, SERVER_LOG_LEVEL, PIN
+    if args.pin_server:
+        PIN = pin_server()
+        print(
+            f"pinned: server on CPU {sorted(PIN[0])}, clients on CPUs {sorted(PIN[1])}"
+            if PIN else "pinned: not possible (one CPU)"
+        )
     KEEP_LOGS_ON = args.keep_logs
     SERVER_LOG_LEVEL = args.server_log_level
     asyncio.run(orchestrate(peers, args.seconds, args.warmup, modes))
