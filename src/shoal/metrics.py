@@ -125,7 +125,8 @@ class ShoalCollector(Collector):
         family = CounterMetricFamily(
             "shoal_dropped",
             "Media and messages dropped, by where and why (units: packets for rtp_*, frames for agent_outbox, "
-            "chunks for agent_playout, notifications for webhook_queue).",
+            "chunks for agent_playout except paused: 20 ms frames not encoded for paused listeners; notifications for "
+            "webhook_queue).",
             labels=["where", "reason"],
         )
         family.add_metric(["rtp_send_queue", "overload"], tally.rtp_dropped_overload)
@@ -138,6 +139,7 @@ class ShoalCollector(Collector):
         family.add_metric(["agent_outbox", "queue_full"], tally.agent_outbox_dropped)
         family.add_metric(["agent_playout", "queue_full"], tally.playout_dropped_chunks)
         family.add_metric(["agent_playout", "malformed"], tally.playout_malformed)
+        family.add_metric(["agent_playout", "paused"], tally.playout_frames_withheld)
         family.add_metric(["webhook_queue", "queue_full"], self._shoal.webhooks.dropped)
         family.add_metric(["ice_receive", "overload"], self._shoal.rtc.plan.stats.overload_dropped)
         family.add_metric(["ice_receive", "shed"], self._shoal.rtc.plan.admission.shed_dropped)

@@ -238,6 +238,12 @@ def count_srtp_refusals(transport: RTCDtlsTransport, refused: Callable[[], None]
         raw._rx_srtp = _CountingSrtp(session, refused)
 
 
+def dtls_ice_connection(transport: RTCDtlsTransport) -> aioice.Connection:
+    """The aioice connection under a DTLS transport."""
+    connection: aioice.Connection = getattr(transport.transport, "_connection")  # noqa: B009
+    return connection
+
+
 # test instruments (shoal.testing.rtp, shoal.testing.peer) -----------------------------------
 
 
@@ -342,6 +348,8 @@ def _media_problems() -> list[str]:
         need(callable(getattr(RTCRtpReceiver, name, None)), f"RTCRtpReceiver.{name}()")
     need(callable(getattr(RTCDtlsTransport, "_handle_rtp_data", None)), "RTCDtlsTransport._handle_rtp_data()")
     need(hasattr(sender.transport, "_rx_srtp"), "RTCDtlsTransport._rx_srtp")
+    need(isinstance(getattr(sender.transport.transport, "_connection", None), aioice.Connection),
+         "RTCIceTransport._connection")
     need(all(callable(getattr(pylibsrtp.Session, name, None)) for name in ("unprotect", "unprotect_rtcp"))
          and isinstance(getattr(pylibsrtp, "Error", None), type), "pylibsrtp.Session.unprotect(), unprotect_rtcp(), Error")
     router = getattr(sender.transport, "_rtp_router", None)

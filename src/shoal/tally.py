@@ -50,6 +50,8 @@ class Tally:
     """Frames written to an agent's socket in the call that made them, without the writer task's hop."""
     playout_frames_played: int = 0
     """20 ms frames of agents' outgoing tracks played out."""
+    playout_frames_withheld: int = 0
+    """Played frames not encoded for WebRTC listeners because all of them were paused (overload)."""
     playout_dropped_chunks: int = 0
     """Chunks (or Opus packets) of agent audio tail-dropped from a full playout queue."""
     playout_malformed: int = 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -140,3 +142,46 @@ def test_the_resampler_keeps_no_backlog_over_20000_frames_of_varying_sizes() -> 
             given += n
             taken += len(resampler.process((rng.standard_normal(n) * 1000).astype(np.int16)))
         assert 0 <= given * target / source - taken <= target // 1000 + 1, (source, target)
+
+
+def test_a_format_whose_every_sink_is_paused_is_not_converted_over_200000_frames() -> None:
+    """Under overload a paused participant's Opus is not encoded (``wanted``): counted, and
+    converted again the moment any sink of the format wants it; an ungated sink always does."""
+    conversions = 0
+
+    def wrap(pcm: bytes) -> bytes:
+        nonlocal conversions
+        conversions += 1
+        return pcm
+
+    withheld: list[int] = []
+    fanout = TrackFanout(16000, wrap, on_withheld=lambda: withheld.append(1))
+    paused = {"a": True, "b": True}
+    got: dict[str, int] = {"a": 0, "b": 0, "c": 0}
+
+    def sink(name: str) -> Callable[[bytes], None]:
+        def take(_: bytes) -> None:
+            got[name] += 1
+        return take
+
+    fanout.attach("a", PcmOut(16000), sink("a"), lambda: not paused["a"])
+    fanout.attach("b", PcmOut(16000), sink("b"), lambda: not paused["b"])
+    frame = np.zeros(320, dtype=np.int16)
+    expected_conversions = expected_withheld = 0
+    for n in range(200_000):
+        paused["a"] = n % 7 < 3
+        paused["b"] = n % 11 < 6
+        fanout.deliver(frame)
+        if paused["a"] and paused["b"]:
+            expected_withheld += 1
+        else:
+            expected_conversions += 1
+    assert conversions == expected_conversions and fanout.withheld_frames == len(withheld) == expected_withheld
+    assert got["a"] == got["b"] == expected_conversions, "a format is converted once for all its sinks"
+    fanout.attach("c", PcmOut(16000), sink("c"))  # no gate: always wanted
+    paused["a"] = paused["b"] = True
+    fanout.deliver(frame)
+    assert got["c"] == 1 and fanout.withheld_frames == expected_withheld
+    fanout.detach("c")
+    fanout.deliver(frame)
+    assert fanout.withheld_frames == expected_withheld + 1

@@ -5,7 +5,8 @@ per SRTP datagram it reads, so it can read about 285 a second and eight particip
 400 (each alone in a room with a 16 kHz agent, each at its own tone). With the admission
 (the default) the oldest participants' agents get all their audio at the right pitch and on
 time while the newest are paused at the ICE socket — counted, logged, their connections up;
-when the oldest leave, the paused ones are read again. A second server started with
+when the oldest leave, the paused ones are read again. A paused participant is on hold both
+ways: its agent's answer is played out but not encoded for it, and heard again after. A second server started with
 ``--overload-pause-after 0`` shows what happens without it: every stream is thinned, the
 newest participant's agent hears it too, and nobody gets all its audio.
 """
@@ -23,7 +24,7 @@ from shoal.testing import ToneSource, WebRTCPeer
 from tests.shoal.ice_support import rtc_stats
 from tests.shoal.test_metrics import scrape, value
 from tests.support.agent_client import RawAgent, create_room
-from tests.support.audio import dominant_frequency
+from tests.support.audio import dominant_frequency, tone
 from tests.support.peers import join
 from tests.support.server import ServerProcess, start_server
 
@@ -31,6 +32,7 @@ SENDERS = 8
 COST_MS = "3.5"
 RATE = 16000
 WINDOW_S = 3.0
+ANSWER_HZ = 1250
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +116,23 @@ async def test_the_oldest_senders_stay_whole_the_newest_are_paused_and_come_back
     assert "overload: the event loop stayed behind" in log
     assert f"peer {newest.peer.endpoint_id} in room " in log and "inbound media paused (overload)" in log
 
-    # The four oldest leave: the newest, which kept sending all along, is heard again.
+    # On hold both ways: the agent's answer to the paused participant is not even encoded.
+    answer = await newest.agent.add_track(rate=RATE)
+    for _ in range(40):
+        await newest.agent.send_audio(answer, tone(ANSWER_HZ, 1.0, RATE))
+    heard = await newest.peer.wait_for_remote_track(lambda t: t.track_id == answer, ready=False, timeout=10)
+    for _ in range(100):  # until the renegotiated sender is attached and its frames are withheld
+        if value(scrape(admitting), "shoal_dropped_total", where="agent_playout", reason="paused") > 0:
+            break
+        await asyncio.sleep(0.1)
+    withheld_before = value(scrape(admitting), "shoal_dropped_total", where="agent_playout", reason="paused")
+    samples_before = heard.recording.received_samples
+    await asyncio.sleep(WINDOW_S)
+    withheld = value(scrape(admitting), "shoal_dropped_total", where="agent_playout", reason="paused") - withheld_before
+    assert heard.recording.received_samples == samples_before, "a paused participant hears nothing"
+    assert withheld >= 0.8 * expected, f"the agent's frames were played out and withheld: {withheld}"
+
+    # The four oldest leave: the newest, which kept sending all along, is heard again, and hears its agent.
     for call in oldest:
         await call.peer.leave()
         await call.agent.close()
@@ -122,6 +140,9 @@ async def test_the_oldest_senders_stay_whole_the_newest_are_paused_and_come_back
     await newest.agent.wait_samples(newest.track, (since + 100) * RATE // 50, timeout=20)
     assert abs(newest.pitch(since + 25) - newest.tone) < 10
     assert "inbound media resumed after" in admitting.log_text()
+    await heard.recording.wait_for_seconds(samples_before / heard.recording.rate + 1.5, timeout=20)
+    tail = heard.recording.samples()[-heard.recording.rate :]
+    assert abs(dominant_frequency(tail, heard.recording.rate) - ANSWER_HZ) < 10, "and hears its agent again"
     for call in made[4:]:
         await call.peer.leave()
         await call.agent.close()

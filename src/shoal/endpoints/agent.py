@@ -167,6 +167,9 @@ class AgentEndpoint:
         except ValueError as exc:
             raise SessionError(f"TrackData on track {clip(track_id, 40)}: {exc}") from exc
 
+    def _withheld(self) -> None:
+        self._tally.playout_frames_withheld += 1
+
     def _add_track(self, event: proto.AddTrack) -> None:
         if event.track_id in self._tracks:
             raise SessionError(f"AddTrack: track {clip(event.track_id, 40)} already exists")
@@ -182,7 +185,7 @@ class AgentEndpoint:
             playout = OpusPlayout(name=name, budget=budget, tally=self._tally)
         track = Track(event.track_id, self.peer_id, TrackKind.AUDIO, parse_metadata(event.metadata_json))
         wrap = proto.TrackDataWrap(self.peer_id, track.id, TrackKind.AUDIO, track.metadata_json)
-        fanout = TrackFanout(playout.source_rate, wrap)
+        fanout = TrackFanout(playout.source_rate, wrap, on_withheld=self._withheld)
         outgoing = OutgoingAudio(
             track.id, playout, fanout, self._clock, lambda: self._track_finished(track.id), self._trace
         )

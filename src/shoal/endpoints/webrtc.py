@@ -61,6 +61,7 @@ from shoal.media.opus import OPUS_RATE
 from shoal.media.opus_in import InboundAudioStats, InlineOpusDecoder
 from shoal.media.rtc import PacketTrack, wait_ended
 from shoal.media.snapshot import VideoSnapshots
+from shoal.net.admission import Stream
 from shoal.net.gathering import PortRangeExhausted
 from shoal.net.network import RtcNetwork
 from shoal.protocol import peer as proto
@@ -183,6 +184,8 @@ class WebRTCEndpoint:
         self.ice_restarts_ignored = 0
         self.srtp_refused = 0
         """Inbound packets of this peer that SRTP refused (``shoal_dropped_total{reason="srtp_refused"}``)."""
+        self._admission: Stream | None = None
+        """This peer's inbound media as the overload admission sees it (once connected)."""
         self._candidates: list[proto.Candidate] = []
         self._negotiation = _Negotiation()
         self._outbound: dict[str, _Outbound] = {}
@@ -534,7 +537,7 @@ class WebRTCEndpoint:
                 sender_track = PacketTrack(name)
                 transceiver.sender.replaceTrack(sender_track)
                 outbound.sender_track = sender_track
-                outbound.fanout.attach(self._sink_key, OpusOut(), sender_track.put)
+                outbound.fanout.attach(self._sink_key, OpusOut(), sender_track.put, self._not_paused)
             seam.set_stream_id(transceiver.sender, str(uuid.uuid4()))  # one MediaStream per track (I5)
             transceiver.direction = "sendonly"
             outbound.state, outbound.mid = "attached", transceiver.mid
@@ -673,6 +676,8 @@ class WebRTCEndpoint:
             log.info("peer %s: media connection %s", self.peer_id, state)
             if state == "connected":
                 self._count_srtp_refusals(pc)
+                if self._network is not None:
+                    self._admission = self._network.admission_stream(pc)
                 if self._ice_deadline is not None:
                     self._ice_deadline.cancel()
                 if not self.closed and self._negotiation.queued and not self._negotiation.in_flight:
@@ -681,6 +686,11 @@ class WebRTCEndpoint:
                 self._fail("media connection failed (ICE/DTLS)")
 
         return pc
+
+    def _not_paused(self) -> bool:
+        """Under sustained overload a paused participant is on hold both ways: its agents' audio is not encoded."""
+        admission = self._admission
+        return admission is None or not admission.paused
 
     def _count_srtp_refusals(self, pc: RTCPeerConnection) -> None:
         """Count inbound packets SRTP refuses (aiortc drops them without a word)."""

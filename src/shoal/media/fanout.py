@@ -84,14 +84,23 @@ class _OpusConverter(_Converter):
         return self._packetizer.encode(pcm) if len(pcm) else []
 
 
+Wanted = Callable[[], bool]
+"""Whether a sink wants frames now (False: its receiver's media is paused under overload)."""
+
+
 @dataclass
 class _Branch:
     converter: _Converter
     sinks: dict[str, Sink] = field(default_factory=dict)
+    wanted: dict[str, Wanted | None] = field(default_factory=dict)
     snapshot: tuple[Sink, ...] = ()
+    gates: tuple[Wanted, ...] | None = None
+    """Every sink's ``wanted``, or None if some sink always wants frames."""
 
     def rebuild(self) -> None:
         self.snapshot = tuple(self.sinks.values())
+        gates = tuple(self.wanted.values())
+        self.gates = None if any(g is None for g in gates) else tuple(g for g in gates if g is not None)
 
 
 class _Forwarding(_Converter):
@@ -102,8 +111,17 @@ class _Forwarding(_Converter):
 
 
 class TrackFanout:
-    def __init__(self, source_rate: int, wrap: Wrap, upstream: Upstream | None = None) -> None:
+    def __init__(
+        self,
+        source_rate: int,
+        wrap: Wrap,
+        upstream: Upstream | None = None,
+        on_withheld: Callable[[], None] | None = None,
+    ) -> None:
         self.source_rate = source_rate
+        self._on_withheld = on_withheld
+        self.withheld_frames = 0
+        """Frames not converted because every sink of their format was paused (``attach``'s ``wanted``)."""
         self._wrap = wrap
         self.upstream = upstream
         self.snapshots: Any = None
@@ -137,8 +155,12 @@ class TrackFanout:
     def receiver_ids(self) -> set[str]:
         return set(self._output_of)
 
-    def attach(self, receiver_id: str, output: Output, sink: Sink) -> None:
-        """Deliver this track to ``sink`` in format ``output`` (idempotent per format)."""
+    def attach(self, receiver_id: str, output: Output, sink: Sink, wanted: Wanted | None = None) -> None:
+        """Deliver this track to ``sink`` in format ``output`` (idempotent per format).
+
+        ``wanted``: asked per frame; while it is False for every sink of a format, frames of
+        that format are not even converted (a paused participant's Opus is not encoded).
+        """
         if self._output_of.get(receiver_id) == output:
             return
         self.detach(receiver_id)
@@ -146,6 +168,7 @@ class TrackFanout:
         if branch is None:
             branch = self._branches[output] = _Branch(self._converter(output))
         branch.sinks[receiver_id] = sink
+        branch.wanted[receiver_id] = wanted
         branch.rebuild()
         self._output_of[receiver_id] = output
         self._rebuild_rtp()
@@ -156,6 +179,7 @@ class TrackFanout:
             return
         branch = self._branches[output]
         branch.sinks.pop(receiver_id, None)
+        branch.wanted.pop(receiver_id, None)
         if branch.sinks:
             branch.rebuild()
         else:
@@ -170,6 +194,12 @@ class TrackFanout:
     def deliver(self, frame: Samples) -> None:
         """Convert ``frame`` (mono, at ``source_rate``) once per format and hand it out."""
         for branch in tuple(self._branches.values()):
+            gates = branch.gates
+            if gates is not None and not any(wanted() for wanted in gates):
+                self.withheld_frames += 1
+                if self._on_withheld is not None:
+                    self._on_withheld()
+                continue
             for item in branch.converter.convert(frame):  # nothing for the RTP branch
                 for sink in branch.snapshot:
                     sink(item)

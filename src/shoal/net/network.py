@@ -18,9 +18,10 @@ from typing import Any
 
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection
 
+from shoal import seam
 from shoal.net import gathering
 from shoal.net.addresses import PortRange, local_interfaces, select_addresses
-from shoal.net.admission import StreamAdmission
+from shoal.net.admission import Stream, StreamAdmission
 from shoal.net.iceservers import IcePolicy, IceServerEntry
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,14 @@ class RtcNetwork:
         # max-bundle: every m-line uses the first one's transport from the start (see webrtc.py).
         servers = gathering.GatherIceServers(self.plan, label=label)
         return RTCPeerConnection(RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+
+    def admission_stream(self, pc: RTCPeerConnection) -> Stream | None:
+        """How the overload admission sees this peer connection's inbound media (None: not one of ours)."""
+        for transceiver in pc.getTransceivers():
+            connection = seam.dtls_ice_connection(transceiver.receiver.transport)
+            if isinstance(connection, gathering.ShoalConnection):
+                return connection.stream
+        return None
 
     def ice_servers_for(self, peer_id: str) -> list[IceServerEntry]:
         return self.ice.entries_for(peer_id, time.time())
