@@ -38,6 +38,7 @@ import aioice.candidate
 import aioice.stun
 import aioice.turn
 from aiortc import RTCIceServer
+from aiortc.rtp import is_rtcp
 
 from shoal import seam
 from shoal.net.addresses import PortRange
@@ -347,7 +348,7 @@ class ShoalConnection(aioice.Connection):
     def data_received(self, data: bytes, component: int) -> None:
         if len(data) < 2:
             return  # no DTLS record, SRTP or SRTCP packet is this short
-        if 127 < data[0] < 192 and not 191 < data[1] < 224:  # SRTP (not SRTCP, DTLS or STUN)
+        if 127 < data[0] < 192 and not is_rtcp(data):  # SRTP, as aiortc tells it from SRTCP (not DTLS or STUN)
             stream = self.stream
             stream.media_in += 1
             if stream.paused:
