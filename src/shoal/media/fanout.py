@@ -120,8 +120,7 @@ class TrackFanout:
     ) -> None:
         self.source_rate = source_rate
         self._on_withheld = on_withheld
-        self.withheld_frames = 0
-        """Frames not converted because every sink of their format was paused (``attach``'s ``wanted``)."""
+        """Called for each frame of a format not converted because every sink of it was paused."""
         self._wrap = wrap
         self.upstream = upstream
         self.snapshots: Any = None
@@ -196,7 +195,6 @@ class TrackFanout:
         for branch in tuple(self._branches.values()):
             gates = branch.gates
             if gates is not None and not any(wanted() for wanted in gates):
-                self.withheld_frames += 1
                 if self._on_withheld is not None:
                     self._on_withheld()
                 continue
