@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Callable
 
@@ -22,7 +21,6 @@ from shoal.media.budget import PlayoutBudget
 from shoal.media.clock import PlayoutClock
 from shoal.media.trace import PlayoutTrace
 from shoal.metrics import ServerMetrics
-from shoal.net.admission import WINDOW_S as ADMISSION_WINDOW_S
 from shoal.net.admission import StreamAdmission
 from shoal.net.network import RtcNetwork
 from shoal.notify.hub import NotifierHub
@@ -63,9 +61,7 @@ class Shoal:
             port_range=config.port_range,
             interfaces=config.rtc_interfaces,
             ice=config.ice_policy,
-            admission=StreamAdmission(
-                sustain_windows=math.ceil(config.overload_pause_after_s / ADMISSION_WINDOW_S), clock=time.monotonic
-            ),
+            admission=StreamAdmission.pausing_after(config.overload_pause_after_s, time.monotonic),
             debug_media_cost_s=config.debug_media_cost_ms / 1000,
         )
         self.sessions = SessionRegistry()

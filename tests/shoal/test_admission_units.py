@@ -200,3 +200,9 @@ def test_behind_while_reading_everything_in_time_still_converges_within_seconds(
     assert settled <= 10, f"{settled} s to shed 50 of 200 senders"
     assert all(limit is not None and limit >= fits - 40 for limit in limits[settled:])
     assert all(limit is not None and fits - 2 <= limit <= fits + 1 for limit in limits[120:]), "then settles at capacity"
+
+
+def test_the_pause_delay_in_seconds_becomes_whole_windows() -> None:
+    assert StreamAdmission.pausing_after(2.0, Clock()).sustain_windows == 2
+    assert StreamAdmission.pausing_after(2.5, Clock()).sustain_windows == 3
+    assert StreamAdmission.pausing_after(0, Clock()).policy.decide(0.0, Window(10, 10, 500, 400), 50, 50) is None

@@ -20,6 +20,7 @@ the decisions and logs them.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -179,6 +180,11 @@ class StreamAdmission:
 
     def __post_init__(self) -> None:
         self.policy = AdmissionPolicy(self.sustain_windows)
+
+    @classmethod
+    def pausing_after(cls, seconds: float, clock: Callable[[], float]) -> StreamAdmission:
+        """Pausing once the loop has been behind for ``seconds`` (``--overload-pause-after``; 0: never)."""
+        return cls(sustain_windows=math.ceil(seconds / WINDOW_S), clock=clock)
 
     # streams ------------------------------------------------------------------------------
 
