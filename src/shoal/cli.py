@@ -12,6 +12,7 @@ import uvicorn
 from shoal.api.http_protocol import HttpLimits, protocol_class
 from shoal.app import create_app
 from shoal.config import ShoalConfig
+from shoal.media.libopus import LibopusError
 from shoal.seam import SeamError
 
 log = logging.getLogger("shoal")
@@ -252,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             **options,
         )
         app = create_app(config)
-    except (ValueError, SeamError) as exc:  # RtcSetupError: an address or port that cannot be used
+    except (ValueError, SeamError, LibopusError) as exc:  # RtcSetupError: an address or port that cannot be used
         print(f"shoal: {exc}", file=sys.stderr)
         return 2
     if generated:

@@ -17,6 +17,7 @@ from shoal.config import ShoalConfig
 from shoal.domain.manager import RoomLimits, RoomManager
 from shoal.endpoints.directory import EndpointDirectory
 from shoal.endpoints.routing import MediaRouter
+from shoal.media import libopus
 from shoal.media.budget import PlayoutBudget
 from shoal.media.clock import PlayoutClock
 from shoal.media.trace import PlayoutTrace
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 class Shoal:
     def __init__(self, config: ShoalConfig) -> None:
         seam.check_internals()  # fail now, naming what changed, not mid-call
+        libopus.check()  # participants' audio is decoded through it
         self.config = config
         self.refusals = Refusals()
         """Every request refused for going over a limit (``GET /limits/stats``)."""

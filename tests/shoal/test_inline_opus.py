@@ -28,9 +28,11 @@ class Packet:
 class Collector:
     def __init__(self) -> None:
         self.frames: list[np.ndarray] = []
+        self.rates: set[int] = set()
 
-    def __call__(self, samples: np.ndarray) -> None:
+    def __call__(self, samples: np.ndarray, rate: int) -> None:
         self.frames.append(samples.copy())
+        self.rates.add(rate)
 
     def tail(self, frames: int = 25) -> np.ndarray:
         return np.concatenate(self.frames[-frames:])
@@ -48,6 +50,27 @@ def test_every_in_order_packet_is_decoded_across_sequence_wraps() -> None:
             assert {len(frame) for frame in out.frames} == {960}, "one 20 ms frame at 48 kHz per packet"
             out.frames.clear()  # bounded memory in the test too
     assert (stats.frames, stats.late, stats.lost, stats.malformed) == (total, 0, 0, 0)
+    assert out.rates == {48000}
+
+
+def test_packets_are_decoded_straight_at_the_rate_the_receivers_want_and_follow_its_changes() -> None:
+    """libopus synthesises at the agents' rate: 320 samples per packet at 16 kHz, the tone intact."""
+    stats, out = InboundAudioStats(), Collector()
+    wanted = [16000]
+    decoder = InlineOpusDecoder(out, stats, rate=lambda: wanted[0])
+    seq = 0
+    for rate in (16000, 24000, 48000, 16000):
+        wanted[0] = rate
+        out.frames.clear()
+        out.rates.clear()
+        for n in range(100):
+            decoder.add(Packet(seq & 0xFFFF, TONE[n % len(TONE)]))
+            seq += 1
+        assert out.rates == {rate}
+        assert {len(frame) for frame in out.frames} == {rate // 50}
+        tail = out.tail()
+        assert abs(dominant_frequency(tail, rate) - 440) < 5 and rms(tail) > 1000
+    assert (stats.frames, stats.late, stats.lost, stats.malformed) == (400, 0, 0, 0)
 
 
 def test_duplicates_reordering_gaps_and_garbage_are_counted_and_audio_resumes() -> None:

@@ -117,6 +117,37 @@ def test_fanout_converts_once_per_rate_and_shares_the_message() -> None:
     assert len(inboxes["a"]) == 1 and len(inboxes["b"]) == 2
 
 
+def test_the_fanout_asks_for_its_receivers_one_rate_and_passes_such_frames_unresampled() -> None:
+    """A track whose agents all take 16 kHz is decoded at 16 kHz: those frames reach them as they are.
+
+    (500 Hz: a whole number of cycles per 20 ms frame, so the repeated frame is a clean tone.)
+    """
+    fanout = TrackFanout(48000, lambda pcm: pcm)
+    assert fanout.preferred_rate == 48000  # nobody listens yet
+    a: list[bytes] = []
+    b: list[bytes] = []
+    fanout.attach("a", PcmOut(16000), a.append)
+    assert fanout.preferred_rate == 16000
+    frame = np.frombuffer(tone(500, 0.02, 16000), dtype="<i2")
+    for _ in range(200):
+        fanout.deliver(frame, 16000)
+    assert all(chunk == frame.tobytes() for chunk in a), "same rate: the decoded frame, byte for byte"
+    fanout.attach("b", PcmOut(24000), b.append)
+    assert fanout.preferred_rate == 48000  # two rates: decode once at 48 kHz, resample each
+    wide = np.frombuffer(tone(500, 0.02, 48000), dtype="<i2")
+    for _ in range(50):
+        fanout.deliver(wide, 48000)
+    assert abs(dominant_frequency(np.frombuffer(b"".join(b[-25:]), "<i2"), 24000) - 500) < 5
+    assert abs(dominant_frequency(np.frombuffer(b"".join(a[-25:]), "<i2"), 16000) - 500) < 5
+    fanout.detach("a")
+    assert fanout.preferred_rate == 24000
+    b.clear()
+    for _ in range(50):  # frames at another rate than the receiver's are still resampled to it
+        fanout.deliver(frame, 16000)
+    assert {len(chunk) for chunk in b[5:]} == {960}
+    assert abs(dominant_frequency(np.frombuffer(b"".join(b[-25:]), "<i2"), 24000) - 500) < 5
+
+
 def test_decoded_stereo_frames_are_averaged_to_mono() -> None:
     import av
 

@@ -111,7 +111,7 @@ def test_the_decoder_drops_stale_packets_undecoded_and_counts_them_apart_from_lo
 
     now = [0.0]
     stats, frames = InboundAudioStats(), []
-    decoder = InlineOpusDecoder(frames.append, stats, max_delay_s=1.0, clock=lambda: now[0])
+    decoder = InlineOpusDecoder(lambda samples, rate: frames.append(samples), stats, max_delay_s=1.0, clock=lambda: now[0])
     for seq in range(100):
         now[0] = seq * 0.02
         decoder.add(Packet(seq))

@@ -563,7 +563,9 @@ class WebRTCEndpoint:
             tap = RtpTap(
                 fanout.deliver_rtp,
                 lambda: fanout.needs_pcm,
-                lambda: InlineOpusDecoder(fanout.deliver, stats, self._router.tally, self._audio_max_delay_s),
+                lambda: InlineOpusDecoder(
+                    fanout.deliver, stats, self._router.tally, self._audio_max_delay_s, rate=lambda: fanout.preferred_rate
+                ),
                 tally=self._router.tally,
             )
         else:

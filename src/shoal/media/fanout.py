@@ -58,29 +58,45 @@ class Upstream(Protocol):
 class _Converter:
     """Turns a mono PCM frame into zero or more items of one output format."""
 
-    def convert(self, frame: Samples) -> list[Any]:
+    def convert(self, frame: Samples, rate: int) -> list[Any]:
         raise NotImplementedError
 
 
+class _RateAdapter:
+    """Brings frames from whatever rate they come at to ``out_rate``; a resampler only when needed."""
+
+    def __init__(self, out_rate: int) -> None:
+        self.out_rate = out_rate
+        self._resampler: Resampler | None = None
+
+    def process(self, frame: Samples, rate: int) -> Samples:
+        if rate == self.out_rate:
+            return frame
+        resampler = self._resampler
+        if resampler is None or resampler.in_rate != rate:
+            resampler = self._resampler = Resampler(rate, self.out_rate)
+        return resampler.process(frame)
+
+
 class _PcmConverter(_Converter):
-    def __init__(self, source_rate: int, rate: int, wrap: Wrap) -> None:
-        self._resampler = Resampler(source_rate, rate)
+    def __init__(self, rate: int, wrap: Wrap) -> None:
+        self._adapter = _RateAdapter(rate)
         self._wrap = wrap
 
-    def convert(self, frame: Samples) -> list[Any]:
-        pcm = self._resampler.process(frame)
+    def convert(self, frame: Samples, rate: int) -> list[Any]:
+        pcm = self._adapter.process(frame, rate)
         if not len(pcm):
             return []
         return [self._wrap(pcm.astype("<i2", copy=False).tobytes())]
 
 
 class _OpusConverter(_Converter):
-    def __init__(self, source_rate: int) -> None:
-        self._resampler = Resampler(source_rate, OPUS_RATE)
+    def __init__(self) -> None:
+        self._adapter = _RateAdapter(OPUS_RATE)
         self._packetizer = OpusPacketizer()
 
-    def convert(self, frame: Samples) -> list[Any]:
-        pcm = self._resampler.process(frame)
+    def convert(self, frame: Samples, rate: int) -> list[Any]:
+        pcm = self._adapter.process(frame, rate)
         return self._packetizer.encode(pcm) if len(pcm) else []
 
 
@@ -106,7 +122,7 @@ class _Branch:
 class _Forwarding(_Converter):
     """The RTP branch: packets are delivered as they are (``deliver_rtp``), never converted."""
 
-    def convert(self, frame: Samples) -> list[Any]:
+    def convert(self, frame: Samples, rate: int) -> list[Any]:
         return []
 
 
@@ -129,6 +145,7 @@ class TrackFanout:
         self._output_of: dict[str, Output] = {}
         self._rtp: tuple[Sink, ...] = ()
         self._needs_pcm = False
+        self._preferred_rate = source_rate
         self.delivered_messages = 0
 
     @property
@@ -140,6 +157,15 @@ class TrackFanout:
     def needs_pcm(self) -> bool:
         """Some receiver wants decoded audio (an agent, or Opus re-encoding); asked once per packet."""
         return self._needs_pcm
+
+    @property
+    def preferred_rate(self) -> int:
+        """The rate to decode at: the one rate every PCM receiver takes, else ``source_rate``.
+
+        A participant's Opus is decoded straight at the agents' rate when they agree (libopus
+        synthesises at 8–48 kHz), so no resampler runs; mixed rates decode at ``source_rate``.
+        """
+        return self._preferred_rate
 
     def request_keyframe(self) -> None:
         if self.upstream is not None:
@@ -189,23 +215,28 @@ class TrackFanout:
         branch = self._branches.get(RtpOut())
         self._rtp = branch.snapshot if branch is not None else ()
         self._needs_pcm = any(not isinstance(output, RtpOut) for output in self._branches)
+        converted = [output for output in self._branches if not isinstance(output, RtpOut)]
+        rates = {output.rate for output in converted if isinstance(output, PcmOut)}
+        only_pcm = all(isinstance(output, PcmOut) for output in converted)
+        self._preferred_rate = rates.pop() if len(rates) == 1 and only_pcm else self.source_rate
 
-    def deliver(self, frame: Samples) -> None:
-        """Convert ``frame`` (mono, at ``source_rate``) once per format and hand it out."""
+    def deliver(self, frame: Samples, rate: int | None = None) -> None:
+        """Convert ``frame`` (mono, at ``rate``, default ``source_rate``) once per format and hand it out."""
+        rate = self.source_rate if rate is None else rate
         for branch in tuple(self._branches.values()):
             gates = branch.gates
             if gates is not None and not any(wanted() for wanted in gates):
                 if self._on_withheld is not None:
                     self._on_withheld()
                 continue
-            for item in branch.converter.convert(frame):  # nothing for the RTP branch
+            for item in branch.converter.convert(frame, rate):  # nothing for the RTP branch
                 for sink in branch.snapshot:
                     sink(item)
                 self.delivered_messages += len(branch.snapshot)
 
     def _converter(self, output: Output) -> _Converter:
         if isinstance(output, PcmOut):
-            return _PcmConverter(self.source_rate, output.rate, self._wrap)
+            return _PcmConverter(output.rate, self._wrap)
         if isinstance(output, RtpOut):
             return _Forwarding()
-        return _OpusConverter(self.source_rate)
+        return _OpusConverter()

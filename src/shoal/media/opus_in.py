@@ -10,6 +10,10 @@ the receiver (``RtpTap``'s ``make_buffer``) and decodes each packet inline: arri
 ``deliver`` in one call. It never returns a frame to aiortc, so aiortc's decoder thread
 stays idle.
 
+Rate: the packet is decoded by libopus straight at the rate its receivers want
+(``rate()``, the fan-out's ``preferred_rate``: the agents' 16 or 24 kHz), through
+``shoal.media.libopus``, so no resampler runs; a change of that rate starts a new decoder.
+
 Order: a packet at or behind the newest one decoded (a duplicate, or reordered past its
 successor) is dropped and counted as ``late`` — decoding it now would put old audio after
 new. A run of ``RESYNC_AFTER`` such packets means the sender jumped its numbering, and the
@@ -28,10 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import av
-import numpy as np
-
 from shoal.media.lateness import StaleGate
+from shoal.media.libopus import MonoDecoder
 from shoal.media.pcm import Samples
 from shoal.tally import Tally
 
@@ -60,20 +62,23 @@ class InlineOpusDecoder:
 
     def __init__(
         self,
-        deliver: Callable[[Samples], None],
+        deliver: Callable[[Samples, int], None],
         stats: InboundAudioStats,
         tally: Tally | None = None,
         max_delay_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        rate: Callable[[], int] = lambda: OPUS_RTP_CLOCK,
     ) -> None:
-        """``max_delay_s``: drop packets this much later than their stream's quickest (None: keep all)."""
+        """``max_delay_s``: drop packets this much later than their stream's quickest (None: keep all).
+
+        ``deliver(samples, rate)`` gets mono int16 at the rate ``rate()`` named when it was decoded.
+        """
         self._deliver = deliver
         self._clock = clock
         self._stats = stats
         self._tally = tally if tally is not None else Tally()
-        self._codec: Any = av.CodecContext.create("libopus", "r")
-        self._codec.layout = "mono"  # libopus downmixes a stereo stream itself, cheaper than after
-        self._codec.sample_rate = 48000
+        self._rate = rate
+        self._decoder: MonoDecoder | None = None  # libopus downmixes a stereo stream itself
         self._newest: int | None = None
         self._behind = 0
         self._gate = StaleGate(max_delay_s, OPUS_RTP_CLOCK) if max_delay_s else None
@@ -87,17 +92,19 @@ class InlineOpusDecoder:
             self._stats.stale += 1
             self._tally.participant_audio_stale += 1
             return False, None
+        rate = self._rate()
+        decoder = self._decoder
+        if decoder is None or decoder.rate != rate:
+            decoder = self._decoder = MonoDecoder(rate)
         try:
-            frames = self._codec.decode(av.Packet(packet.payload))
-        except (av.FFmpegError, ValueError):
+            samples = decoder.decode(packet.payload)
+        except ValueError:
             self._stats.malformed += 1
             self._tally.participant_audio_malformed += 1
             return False, None
-        for frame in frames:
-            samples: Samples = np.frombuffer(frame.planes[0], dtype=np.int16, count=frame.samples)
-            self._stats.frames += 1
-            self._tally.participant_audio_frames += 1
-            self._deliver(samples)
+        self._stats.frames += 1
+        self._tally.participant_audio_frames += 1
+        self._deliver(samples, rate)
         return False, None
 
     def _in_order(self, sequence: int) -> bool:
