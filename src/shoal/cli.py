@@ -93,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     # Tests only: sockets write frames directly always, not only while the event loop is behind.
     serve.add_argument("--debug-direct-writes", action="store_true",
                        default=bool(env("SHOAL_DEBUG_DIRECT_WRITES")), help=argparse.SUPPRESS)
+    # Benchmarks only: participants' audio always goes aiortc's way (no shoal.media.fast_audio), for comparison.
+    serve.add_argument("--debug-no-fast-audio", action="store_true",
+                       default=bool(env("SHOAL_DEBUG_NO_FAST_AUDIO")), help=argparse.SUPPRESS)
     # Tests only: the event loop is blocked this many ms per media datagram read (a forced overload).
     serve.add_argument("--debug-media-cost-ms", type=float, default=0.0, help=argparse.SUPPRESS)
     serve.add_argument("--log-level", default=env("SHOAL_LOG_LEVEL", "info"), help="[SHOAL_LOG_LEVEL]")
@@ -239,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             debug_stall_marker=args.debug_stall_marker or None,
             debug_direct_writes=args.debug_direct_writes,
             debug_media_cost_ms=args.debug_media_cost_ms,
+            debug_no_fast_audio=args.debug_no_fast_audio,
             rtc_public_ip=args.rtc_public_ip,
             rtc_udp_port=args.rtc_udp_port,
             rtc_port_range=args.rtc_port_range,

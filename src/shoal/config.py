@@ -85,6 +85,8 @@ class ShoalConfig:
     """Tests only: sockets write frames directly always, not only while the event loop is behind."""
     debug_media_cost_ms: float = 0.0
     """Tests only: the event loop is blocked this long for each media datagram it reads (a forced overload)."""
+    debug_no_fast_audio: bool = False
+    """Benchmarks only: participants' audio always goes through aiortc's queue and task (no fast path)."""
     # limits against untrusted clients (issue 10) ----------------------------------------
     metadata_max_depth: int = DEFAULT_MAX_DEPTH
     """Deepest nesting of peer/track metadata; deeper is refused (400, or close 1008)."""

@@ -85,6 +85,11 @@ class ShoalCollector(Collector):
             "shoal_rtp_packets_received", "RTP packets taken from WebRTC publishers.", tally.rtp_received
         )
         yield CounterMetricFamily(
+            "shoal_rtp_packets_fast_path",
+            "RTP packets of participants' audio for agents handled in the datagram callback (no aiortc queue or task).",
+            tally.rtp_fast_path,
+        )
+        yield CounterMetricFamily(
             "shoal_rtp_packets_forwarded", "RTP packets forwarded to WebRTC receivers.", tally.rtp_forwarded
         )
         yield CounterMetricFamily(
@@ -132,6 +137,7 @@ class ShoalCollector(Collector):
         family.add_metric(["rtp_send_queue", "overload"], tally.rtp_dropped_overload)
         family.add_metric(["rtp_receive", "late"], tally.rtp_dropped_late)
         family.add_metric(["rtp_receive", "srtp_refused"], tally.srtp_refused)
+        family.add_metric(["rtp_receive", "malformed"], tally.rtp_malformed)
         family.add_metric(["participant_audio", "late"], tally.participant_audio_late)
         family.add_metric(["participant_audio", "lost"], tally.participant_audio_lost)
         family.add_metric(["participant_audio", "malformed"], tally.participant_audio_malformed)

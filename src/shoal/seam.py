@@ -31,6 +31,7 @@ import aiortc
 import aiortc.codecs
 import aiortc.rtcicetransport
 import aiortc.rtcpeerconnection
+import aiortc.rtcrtpreceiver
 import pylibsrtp
 from aiortc import (
     RTCCertificate,
@@ -52,6 +53,7 @@ CandidatePair = aioice.ice.CandidatePair
 
 _JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 _RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
+_REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"
 _SR_FIELDS = (
     "_RTCRtpSender__ntp_timestamp",
     "_RTCRtpSender__rtp_timestamp",
@@ -238,6 +240,17 @@ def count_srtp_refusals(transport: RTCDtlsTransport, refused: Callable[[], None]
         raw._rx_srtp = _CountingSrtp(session, refused)
 
 
+def rx_srtp(transport: RTCDtlsTransport) -> Any | None:
+    """The transport's inbound SRTP session (None until DTLS is connected); ``unprotect(bytes)``."""
+    return getattr(transport, "_rx_srtp", None)
+
+
+def receiver_stream_statistics(receiver: RTCRtpReceiver, ssrc: int) -> Any | None:
+    """The receiver's statistics of the remote stream ``ssrc`` (its RTCP reports), once a packet made them."""
+    streams: dict[int, Any] = getattr(receiver, _REMOTE_STREAMS)
+    return streams.get(ssrc)
+
+
 def dtls_ice_connection(transport: RTCDtlsTransport) -> aioice.Connection:
     """The aioice connection under a DTLS transport."""
     connection: aioice.Connection = getattr(transport.transport, "_connection")  # noqa: B009
@@ -344,6 +357,9 @@ def _media_problems() -> list[str]:
     need(callable(getattr(RTCRtpReceiver, "_send_rtcp_pli", None)), "RTCRtpReceiver._send_rtcp_pli()")
     need(isinstance(getattr(receiver, _JITTER_BUFFER, None), JitterBuffer), "RTCRtpReceiver keeps its JitterBuffer")
     need(isinstance(getattr(receiver, _RTX_SSRC, None), dict), "RTCRtpReceiver keeps __rtx_ssrc")
+    need(isinstance(getattr(receiver, _REMOTE_STREAMS, None), dict)
+         and callable(getattr(aiortc.rtcrtpreceiver.StreamStatistics, "add", None)),
+         "RTCRtpReceiver keeps __remote_streams of StreamStatistics")
     for name in ("_handle_rtp_packet", "_send_rtcp"):
         need(callable(getattr(RTCRtpReceiver, name, None)), f"RTCRtpReceiver.{name}()")
     need(callable(getattr(RTCDtlsTransport, "_handle_rtp_data", None)), "RTCDtlsTransport._handle_rtp_data()")

@@ -65,6 +65,7 @@ class Shoal:
             ice=config.ice_policy,
             admission=StreamAdmission.pausing_after(config.overload_pause_after_s, time.monotonic),
             debug_media_cost_s=config.debug_media_cost_ms / 1000,
+            fast_audio=not config.debug_no_fast_audio,
         )
         self.sessions = SessionRegistry()
         self.preauth = PreAuthGate(config.max_unauthenticated_per_ip)

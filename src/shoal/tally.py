@@ -26,6 +26,10 @@ class Tally:
     """Late packets of a publisher's replaced stream, not forwarded."""
     srtp_refused: int = 0
     """Inbound RTP/RTCP packets SRTP refused: forged, corrupted or replayed."""
+    rtp_malformed: int = 0
+    """Inbound RTP packets (authentic SRTP) whose header does not parse (``shoal.media.fast_audio``)."""
+    rtp_fast_path: int = 0
+    """Inbound audio packets handled in the datagram's callback, not through aiortc's queue and task."""
     keyframe_requests_received: int = 0
     """PLI/FIR from receivers."""
     keyframe_requests_sent: int = 0

@@ -22,7 +22,7 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 EXPECTED = {
     "shoal_rooms", "shoal_peers", "shoal_tracks",
-    "shoal_rtp_packets_received", "shoal_rtp_packets_forwarded", "shoal_rtp_retransmissions",
+    "shoal_rtp_packets_received", "shoal_rtp_packets_fast_path", "shoal_rtp_packets_forwarded", "shoal_rtp_retransmissions",
     "shoal_keyframe_requests", "shoal_participant_audio_frames_decoded", "shoal_agent_frames_delivered", "shoal_agent_frames_played",
     "shoal_agent_frames_written_directly", "shoal_webrtc_peers_paused",
     "shoal_agent_playout_queue_seconds", "shoal_dropped", "shoal_refusals",

@@ -38,6 +38,7 @@ from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
     RTCRtpCodecParameters,
+    RTCRtpReceiver,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
@@ -55,6 +56,7 @@ from shoal.endpoints.routing import MediaRouter
 from shoal.errors import ShoalError
 from shoal.logtext import clip
 from shoal.media.fanout import OpusOut, RtpOut, TrackFanout
+from shoal.media.fast_audio import AudioFastPath, FastRoute
 from shoal.media.forward import KeyframeRequester, RtpForwarder, RtpTap
 from shoal.media.keyframes import keyframe_start
 from shoal.media.opus import OPUS_RATE
@@ -186,6 +188,8 @@ class WebRTCEndpoint:
         """Inbound packets of this peer that SRTP refused (``shoal_dropped_total{reason="srtp_refused"}``)."""
         self._admission: Stream | None = None
         """This peer's inbound media as the overload admission sees it (once connected)."""
+        self._fast_audio: AudioFastPath | None = None
+        """Takes this peer's agent-only audio in the datagram callback (once connected)."""
         self._candidates: list[proto.Candidate] = []
         self._negotiation = _Negotiation()
         self._outbound: dict[str, _Outbound] = {}
@@ -568,6 +572,7 @@ class WebRTCEndpoint:
                 ),
                 tally=self._router.tally,
             )
+            tap.learn = self._fast_learner(receiver, fanout, tap)
         else:
             codec_name = CODEC_NAMES[self._manager.room(self.room_id).config.video_codec]
             requester = KeyframeRequester(receiver, lambda: tap.ssrc, tally=self._router.tally)  # the tap follows
@@ -599,6 +604,18 @@ class WebRTCEndpoint:
             self._read(remote, inbound, name), name=f"read-{self.peer_id}-{track.id}"
         )
         inbound.reader.add_done_callback(self._reader_ended)
+
+    def _fast_learner(self, receiver: RTCRtpReceiver, fanout: TrackFanout, tap: RtpTap) -> Callable[[Any], None]:
+        """Called with each audio packet aiortc delivers: its stream, once learnt, skips aiortc's path."""
+
+        def learn(packet: Any) -> None:
+            fast = self._fast_audio
+            if fast is None or fast.knows(packet.ssrc, tap):
+                return
+            statistics = seam.receiver_stream_statistics(receiver, packet.ssrc)
+            fast.learn(packet.ssrc, FastRoute(packet.payload_type, tap.add_fast, statistics, lambda: fanout.forwarding, tap))
+
+        return learn
 
     def _reader_ended(self, task: asyncio.Task[None]) -> None:
         """A media reader that raised is a bug: say so with the traceback and end the session (1011).
@@ -636,6 +653,8 @@ class WebRTCEndpoint:
         inbound = self._inbound.pop(track_id, None)
         if inbound is None:
             return
+        if self._fast_audio is not None and inbound.tap is not None:
+            self._fast_audio.forget(inbound.tap)
         if inbound.reader is not None:
             inbound.reader.cancel()
         self._manager.remove_track(self.room_id, self.peer_id, track_id)
@@ -680,6 +699,7 @@ class WebRTCEndpoint:
                 self._count_srtp_refusals(pc)
                 if self._network is not None:
                     self._admission = self._network.admission_stream(pc)
+                    self._fast_audio = self._network.fast_audio_path(pc, self._router.tally)
                 if self._ice_deadline is not None:
                     self._ice_deadline.cancel()
                 if not self.closed and self._negotiation.queued and not self._negotiation.in_flight:

@@ -154,6 +154,11 @@ class TrackFanout:
         return self.upstream is not None
 
     @property
+    def forwarding(self) -> bool:
+        """Some WebRTC receiver takes the publisher's RTP packets as they are."""
+        return bool(self._rtp)
+
+    @property
     def needs_pcm(self) -> bool:
         """Some receiver wants decoded audio (an agent, or Opus re-encoding); asked once per packet."""
         return self._needs_pcm

@@ -87,6 +87,8 @@ class RtpTap:
         self._buffer: FrameSlot | None = None
         self.streams = SsrcTracker()
         self.packets = 0
+        self.learn: Callable[[Any], None] | None = None
+        """Told of each current-stream packet aiortc delivers (``shoal.media.fast_audio`` learns streams)."""
 
     @property
     def ssrc(self) -> int | None:
@@ -97,6 +99,14 @@ class RtpTap:
         return self._buffer.capacity if self._buffer is not None else 0
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        """aiortc's jitter-buffer call, for a packet that came through aiortc's receiver."""
+        return self._take(packet, self.learn)
+
+    def add_fast(self, packet: Any) -> tuple[bool, JitterFrame | None]:
+        """A packet of a learnt stream, from ``shoal.media.fast_audio`` (it skipped aiortc's receiver)."""
+        return self._take(packet, None)
+
+    def _take(self, packet: Any, learn: Callable[[Any], None] | None) -> tuple[bool, JitterFrame | None]:
         arrival = self.streams.arrive(packet.ssrc)
         if arrival is Arrival.STALE:
             # A late packet of a replaced stream: passing it on would restart every
@@ -106,6 +116,8 @@ class RtpTap:
         if arrival is Arrival.NEW:
             # aiortc's jitter buffer would compare the new stream's numbers with the old one's.
             self._buffer = None
+        if learn is not None:
+            learn(packet)
         self.packets += 1
         self._tally.rtp_received += 1
         try:

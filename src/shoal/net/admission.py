@@ -30,6 +30,8 @@ WINDOW_S = 1.0
 """Decisions are taken once per window of loop-lag samples."""
 BEHIND_LAG_S = 0.05
 """A lag sample (how late a 0.1 s sleep woke up) over this counts as behind."""
+CALM_LAG_S = 0.02
+"""A lag sample at most this late counts as calm (``StreamAdmission.calm``)."""
 BEHIND_SHARE = 0.5
 """A window is overloaded when at least this share of its lag samples were behind."""
 MIN_KEPT = 4
@@ -173,6 +175,10 @@ class StreamAdmission:
     resumes: int = 0
     senders: int = 0
     """Streams that sent media in the last window."""
+    calm: bool = True
+    """The last lag sample was under ``CALM_LAG_S`` and nothing is paused: media may be handled
+    in the datagram's own callback (``shoal.media.fast_audio``); else it queues, where the age
+    bound and this admission shed what the loop cannot read in time."""
     _window_start: float | None = None
     _lag_samples: int = 0
     _behind_samples: int = 0
@@ -215,6 +221,7 @@ class StreamAdmission:
         if self._window_start is None:
             self._window_start = now
         self._lag_samples += 1
+        self.calm = lag_s <= CALM_LAG_S and self.policy.limit is None
         if lag_s > BEHIND_LAG_S:
             self._behind_samples += 1
         if now - self._window_start >= WINDOW_S:

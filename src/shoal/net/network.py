@@ -10,6 +10,7 @@ the background.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import time
@@ -19,10 +20,12 @@ from typing import Any
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection
 
 from shoal import seam
+from shoal.media.fast_audio import AudioFastPath
 from shoal.net import gathering
 from shoal.net.addresses import PortRange, local_interfaces, select_addresses
 from shoal.net.admission import Stream, StreamAdmission
 from shoal.net.iceservers import IcePolicy, IceServerEntry
+from shoal.tally import Tally
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,7 @@ class RtcNetwork:
         host_interfaces: Mapping[str, Sequence[str]] | None = None,
         admission: StreamAdmission | None = None,
         debug_media_cost_s: float = 0.0,
+        fast_audio: bool = True,
     ) -> None:
         gathering.install()
         self.ice = ice or IcePolicy()
@@ -71,6 +75,7 @@ class RtcNetwork:
         if admission is not None:
             self.plan.admission = admission
         self.plan.debug_media_cost_s = debug_media_cost_s
+        self.fast_audio = fast_audio
         self._turn_check: asyncio.Task[None] | None = None
         self.turn_checks: dict[str, str] = {}
         """TURN URL → ``"pending"``, ``"ok: …"``, ``"rejected: …"`` or ``"unreachable: …"``."""
@@ -120,6 +125,19 @@ class RtcNetwork:
             connection = seam.dtls_ice_connection(transceiver.receiver.transport)
             if isinstance(connection, gathering.ShoalConnection):
                 return connection.stream
+        return None
+
+    def fast_audio_path(self, pc: RTCPeerConnection, tally: Tally) -> AudioFastPath | None:
+        """Take this connection's learnt audio streams in the datagram callback (None: not one of ours)."""
+        if not self.fast_audio:
+            return None
+        for transceiver in pc.getTransceivers():
+            transport = transceiver.receiver.transport
+            connection = seam.dtls_ice_connection(transport)
+            if isinstance(connection, gathering.ShoalConnection):
+                path = AudioFastPath(functools.partial(seam.rx_srtp, transport), tally)
+                connection.fast_media = path
+                return path
         return None
 
     def ice_servers_for(self, peer_id: str) -> list[IceServerEntry]:
