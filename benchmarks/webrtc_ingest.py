@@ -44,7 +44,7 @@ saturate their one core (the ``/health`` probe runs there too) and the figures g
 better.
 
 Run: ``.venv/bin/python benchmarks/webrtc_ingest.py [--peers 1,10,50,100] [--seconds 10]
-[--warmup 3] [--only shoal|baseline | --baseline] [--pin-server] [--keep-logs]``
+[--warmup 3] [--only shoal|baseline | --baseline] [--pin-server] [--keep-logs] [--server-args "..."]``
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ import math
 import os
 import platform
 import random
+import shlex
 import sys
 import tempfile
 import time
@@ -539,6 +540,8 @@ DRAIN_S = 2.0  # after the window, so that the bursts sent at its end can arrive
 LAGGING_P50_MS = 150  # aiortc's default jitter buffer alone accounts for ~80 ms; a p50 beyond this means a growing backlog
 KEEP_LOGS_ON = False
 SERVER_LOG_LEVEL = "warning"
+SERVER_EXTRA: list[str] = []
+"""More arguments for ``shoal serve`` (``--server-args``)."""
 KEEP_LOGS: list[Path] = []  # with --keep-logs, the log files of every process, printed at the end
 
 
@@ -572,7 +575,7 @@ def shoal_args() -> list[str]:
     so the per-address limit on sockets not yet authenticated is lifted: 200 peers and their agents
     join at once.
     """
-    return ["--log-level", SERVER_LOG_LEVEL, "--max-unauthenticated-per-ip", "0"]
+    return ["--log-level", SERVER_LOG_LEVEL, "--max-unauthenticated-per-ip", "0", *SERVER_EXTRA]
 
 
 class Child:
@@ -1003,6 +1006,11 @@ def main() -> None:
         "others, so the load generators do not take the server's CPU",
     )
     parser.add_argument("--server-log-level", default="warning", help="shoal's --log-level (logs kept with --keep-logs)")
+    parser.add_argument(
+        "--server-args", default="",
+        help="more arguments for shoal serve, e.g. \"--debug-media-cost-ms 0.2\" (a forced overload at fewer peers, "
+        "so the overload is the server's and not the load generators' starving it)",
+    )
     parser.add_argument("--role", choices=["agents", "peers", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--token", help=argparse.SUPPRESS)
@@ -1024,7 +1032,7 @@ def main() -> None:
         return
     modes = ["baseline"] if args.baseline else [args.only] if args.only else ["shoal", "baseline"]
     peers = [int(p) for p in args.peers.split(",") if p.strip()]
-    global KEEP_LOGS_ON, SERVER_LOG_LEVEL, PIN
+    global KEEP_LOGS_ON, SERVER_LOG_LEVEL, PIN, SERVER_EXTRA
     if args.pin_server:
         PIN = pin_server()
         print(
@@ -1033,6 +1041,7 @@ def main() -> None:
         )
     KEEP_LOGS_ON = args.keep_logs
     SERVER_LOG_LEVEL = args.server_log_level
+    SERVER_EXTRA = shlex.split(args.server_args)
     asyncio.run(orchestrate(peers, args.seconds, args.warmup, modes))
     if KEEP_LOGS:
         print("logs: " + " ".join(str(p) for p in KEEP_LOGS))
