@@ -18,7 +18,7 @@ SETTLE_S = 0.3
 def spectrum_of(samples: np.ndarray, rate: int) -> tuple[float, float]:
     """Dominant frequency and RMS level of ``samples`` after the settling time."""
     steady = samples[int(SETTLE_S * rate) :]
-    assert len(steady) > rate // 2, f"only {len(steady) / rate:.2f} s of steady audio"
+    assert len(steady) >= rate // 2, f"only {len(steady) / rate:.2f} s of steady audio (at least 0.5 s needed)"
     return dominant_frequency(steady, rate), rms(steady)
 
 
