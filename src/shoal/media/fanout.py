@@ -219,8 +219,8 @@ class TrackFanout:
     def _rebuild_rtp(self) -> None:
         branch = self._branches.get(RtpOut())
         self._rtp = branch.snapshot if branch is not None else ()
-        self._needs_pcm = any(not isinstance(output, RtpOut) for output in self._branches)
         converted = [output for output in self._branches if not isinstance(output, RtpOut)]
+        self._needs_pcm = bool(converted)
         rates = {output.rate for output in converted if isinstance(output, PcmOut)}
         only_pcm = all(isinstance(output, PcmOut) for output in converted)
         self._preferred_rate = rates.pop() if len(rates) == 1 and only_pcm else self.source_rate

@@ -38,18 +38,16 @@ RTP_HEADER = 12
 RTP_VERSION = 2
 
 
+@dataclass(slots=True)
 class FastPacket:
     """What a tap and aiortc's receiver statistics read of an RTP packet."""
 
-    __slots__ = ("ssrc", "payload_type", "sequence_number", "timestamp", "payload", "marker")
-
-    def __init__(self, ssrc: int, payload_type: int, sequence_number: int, timestamp: int, payload: bytes, marker: int) -> None:
-        self.ssrc = ssrc
-        self.payload_type = payload_type
-        self.sequence_number = sequence_number
-        self.timestamp = timestamp
-        self.payload = payload
-        self.marker = marker
+    ssrc: int
+    payload_type: int
+    sequence_number: int
+    timestamp: int
+    payload: bytes
+    marker: int
 
 
 @dataclass

@@ -121,24 +121,18 @@ class RtcNetwork:
 
     def admission_stream(self, pc: RTCPeerConnection) -> Stream | None:
         """How the overload admission sees this peer connection's inbound media (None: not one of ours)."""
-        for transceiver in pc.getTransceivers():
-            connection = seam.dtls_ice_connection(transceiver.receiver.transport)
-            if isinstance(connection, gathering.ShoalConnection):
-                return connection.stream
-        return None
+        found = _shoal_connection(pc)
+        return found[1].stream if found is not None else None
 
     def fast_audio_path(self, pc: RTCPeerConnection, tally: Tally) -> AudioFastPath | None:
         """Take this connection's learnt audio streams in the datagram callback (None: not one of ours)."""
-        if not self.fast_audio:
+        found = _shoal_connection(pc) if self.fast_audio else None
+        if found is None:
             return None
-        for transceiver in pc.getTransceivers():
-            transport = transceiver.receiver.transport
-            connection = seam.dtls_ice_connection(transport)
-            if isinstance(connection, gathering.ShoalConnection):
-                path = AudioFastPath(functools.partial(seam.rx_srtp, transport), tally)
-                connection.fast_media = path
-                return path
-        return None
+        transport, connection = found
+        path = AudioFastPath(functools.partial(seam.rx_srtp, transport), tally)
+        connection.fast_media = path
+        return path
 
     def ice_servers_for(self, peer_id: str) -> list[IceServerEntry]:
         return self.ice.entries_for(peer_id, time.time())
@@ -200,3 +194,13 @@ class RtcNetwork:
 
 def _describe(interfaces: Mapping[str, Sequence[str]]) -> str:
     return "; ".join(f"{name} {' '.join(addresses)}" for name, addresses in interfaces.items()) or "no interfaces"
+
+
+def _shoal_connection(pc: RTCPeerConnection) -> tuple[Any, gathering.ShoalConnection] | None:
+    """The (bundled) DTLS transport and the shoal ICE connection under it, if ``pc`` gathered through a plan."""
+    for transceiver in pc.getTransceivers():
+        transport = transceiver.receiver.transport
+        connection = seam.dtls_ice_connection(transport)
+        if isinstance(connection, gathering.ShoalConnection):
+            return transport, connection
+    return None
