@@ -11,8 +11,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from shoal.net import admission as admission_module
 from shoal.net.admission import (
     MIN_KEPT,
+    PROBATION_BEHIND,
+    PROBATION_S,
     READMIT_MAX_WAIT_S,
     READMIT_WAIT_S,
     AdmissionPolicy,
@@ -206,3 +209,91 @@ def test_the_pause_delay_in_seconds_becomes_whole_windows() -> None:
     assert StreamAdmission.pausing_after(2.0, Clock()).sustain_windows == 2
     assert StreamAdmission.pausing_after(2.5, Clock()).sustain_windows == 3
     assert StreamAdmission.pausing_after(0, Clock()).policy.decide(0.0, Window(10, 10, 500, 400), 50, 50) is None
+
+
+def readmitting(fits: int = 40) -> tuple[AdmissionPolicy, float, int]:
+    """A policy past a sustained overload, at the moment it has just readmitted: (policy, now, limit before)."""
+    policy = AdmissionPolicy(sustain_windows=2)
+    simulate(policy, [100] * 60, fits * PPS)
+    t = 60.0
+    while True:
+        before = policy.limit
+        assert before is not None
+        admitted = min(100, before)
+        policy.decide(t, window(admitted, 10_000), admitted, 100)  # calm, whatever is admitted
+        if policy.limit != before:
+            return policy, t, before
+        t += 1
+
+
+def test_a_readmission_that_brings_the_lag_back_is_undone_at_once_and_remembered_as_the_ceiling() -> None:
+    policy, t, before = readmitting()
+    readmitted = policy.limit
+    assert readmitted is not None and readmitted > before
+    for n in range(1, PROBATION_BEHIND):
+        assert policy.lag_sample(t + 0.1 * n, behind=True) == readmitted, "not yet: it could be a stall"
+    undone_at = t + 0.1 * PROBATION_BEHIND
+    assert policy.lag_sample(undone_at, behind=True) == before
+    assert policy.ceiling == readmitted and policy.undone == 1
+    # The next readmission, a probe of one sender at the new ceiling, waits its full wait from the undo.
+    wait = policy.readmit_wait_s
+    assert wait >= READMIT_WAIT_S
+    for k in range(int(wait) - 1):
+        assert policy.decide(undone_at + k + 1, window(before, 10_000), before, 100) == before
+    assert policy.decide(undone_at + wait + 0.5, window(before, 10_000), before, 100) == before + 1
+
+
+def test_a_stall_on_probation_or_lag_after_it_does_not_undo_a_readmission() -> None:
+    policy, t, _ = readmitting()
+    readmitted = policy.limit
+    for n in range(1, 200):  # behind every other sample: stalls, never two in a row
+        assert policy.lag_sample(t + 0.1 * n, behind=n % 2 == 0) == readmitted
+    policy, t, _ = readmitting()
+    readmitted = policy.limit
+    for n in range(20):  # after the probation, lag is for the windows to judge
+        assert policy.lag_sample(t + PROBATION_S + 0.1 * n, behind=True) == readmitted
+    assert policy.undone == 0
+
+
+def lag_run(monkeypatch: pytest.MonkeyPatch, probation: bool, hours: float, fits: int, senders: int) -> list[bool]:
+    """A server that falls behind on every lag sample while it reads more than ``fits`` senders;
+    the admission decides per sample and per window. Which samples were behind, once settled."""
+    if not probation:
+        monkeypatch.setattr(admission_module, "PROBATION_S", 0.0)
+    clock = Clock()
+    admission = StreamAdmission(sustain_windows=2, clock=clock)
+    streams = [admission.register(f"peer {n}") for n in range(senders)]
+    behind: list[bool] = []
+    for _sample in range(int(hours * 3600 * SAMPLES)):
+        admitted = [s for s in streams if not s.paused]
+        for stream in streams:
+            stream.media_in += PPS // SAMPLES
+        over = len(admitted) > fits
+        if over:
+            for stream in admitted[fits:]:
+                stream.aged_out += PPS // SAMPLES
+        clock.now = round(clock.now + 0.1, 6)
+        admission.observe_lag(0.2 if over else 0.0)
+        behind.append(over)
+    return behind[600:]
+
+
+def longest_run(flags: list[bool]) -> int:
+    longest = run = 0
+    for flag in flags:
+        run = run + 1 if flag else 0
+        longest = max(longest, run)
+    return longest
+
+
+def test_for_hours_a_failed_readmission_keeps_the_loop_behind_for_two_samples_not_two_windows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What ``/health`` sees: with probation the lag a readmission brings back lasts two lag
+    samples (0.2 s); judged by whole windows only it lasts two windows or more."""
+    behind = lag_run(monkeypatch, probation=True, hours=4, fits=45, senders=150)
+    assert longest_run(behind) == PROBATION_BEHIND
+    assert sum(behind) / len(behind) < 0.01
+    monkeypatch.undo()
+    without = lag_run(monkeypatch, probation=False, hours=0.5, fits=45, senders=150)
+    assert longest_run(without) >= 2 * SAMPLES

@@ -133,3 +133,49 @@ async def test_a_closed_connection_leaves_the_admission_and_runts_are_ignored() 
     assert seam.ice_datagram_queue(conn).qsize() == 0
     await conn.close()
     assert plan.admission.streams == {}
+
+
+async def test_a_queued_burst_lets_other_callbacks_run_between_its_datagrams(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst (a sender's backlog after a stall) is read one datagram per loop turn: a REST call
+    or ``/health`` waits for one datagram's work, not the whole burst's. The newest is read
+    without a turn of its own (nothing waits behind it), which shows the turns are the backlog's."""
+    monkeypatch.setattr(gathering, "MEDIA_MAX_AGE_S", SLACK_AGE_S)
+    conn, _ = connection()
+    burst = [SRTP[:-1] + bytes([n]) for n in range(20)]
+    for datagram in burst:
+        conn.data_received(datagram, 1)
+    loop = asyncio.get_running_loop()
+    ticks = 0
+
+    def tick() -> None:  # another callback that wants the loop, e.g. a REST request's
+        nonlocal ticks
+        ticks += 1
+        if ticks < 1000:
+            loop.call_soon(tick)
+
+    loop.call_soon(tick)
+    read, turns = [], []
+    for _ in burst:
+        before = ticks
+        read.append((await conn.recvfrom())[0])
+        turns.append(ticks - before)
+    assert read == burst
+    assert all(turns[1:-1]), f"loop turns before each read: {turns}"
+    assert turns[-1] == 0, "the last datagram, with nothing behind it, is read without a turn"
+
+
+async def test_the_age_of_each_media_datagram_read_reaches_the_admission(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Media that waited in its queue is lateness the loop-lag samples cannot see once the
+    receive loops yield: the admission takes the oldest read since its last sample."""
+    monkeypatch.setattr(gathering, "MEDIA_MAX_AGE_S", SLACK_AGE_S)
+    conn, plan = connection()
+    conn.data_received(SRTP, 1)
+    conn.data_received(DTLS, 1)
+    await asyncio.sleep(0.08)
+    assert len(await drain(conn)) == 2
+    admission = plan.admission
+    assert 0.08 <= admission._media_age_s < SLACK_AGE_S
+    admission.observe_lag(0.0)
+    assert admission._behind_samples == 1 and admission._media_age_s == 0.0
+    admission.observe_lag(0.0)
+    assert admission._behind_samples == 1, "the age counts for one sample, not every later one"

@@ -12,6 +12,12 @@ on time. Readmission is one stream at a time once the loop keeps up, so the syst
 its capacity without oscillating; a readmission that brings the overload back doubles the
 wait before the next try at that count.
 
+Each lag sample counts the larger of the loop's lag and the longest a media datagram
+waited in its connection's queue since the previous sample: the receive loops yield
+between queued datagrams (so a burst does not hold ``/health``), and the loop then turns on
+time while media waits. A readmission that brings the lag back is undone within two
+samples, before a REST call notices.
+
 ``AdmissionPolicy`` is the decision (no I/O, no clock of its own); ``StreamAdmission``
 keeps the streams, closes one-second windows from the loop-lag monitor's samples, applies
 the decisions and logs them.
@@ -41,6 +47,10 @@ READMIT_WAIT_S = 5.0
 """Calm this long after the last decision readmits one paused stream."""
 READMIT_MAX_WAIT_S = 60.0
 """Ceiling of the readmission wait, which doubles each time a readmission brings overload back."""
+PROBATION_S = READMIT_WAIT_S
+"""For this long after a readmission, ``PROBATION_BEHIND`` lag samples over ``BEHIND_LAG_S`` in a
+row undo it at once."""
+PROBATION_BEHIND = 2
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,14 @@ class AdmissionPolicy:
     ``probe_wait_s``, which doubles each time a probe overloads again (up to
     ``READMIT_MAX_WAIT_S``), so a steady overload costs a window or two a minute; a probe
     that holds means the capacity grew, and the ceiling is forgotten.
+
+    A readmission is on probation for ``PROBATION_S``: ``PROBATION_BEHIND`` lag samples
+    behind in a row in that time (``lag_sample``) undo it at once, without waiting for
+    overloaded windows, and its count becomes the ceiling. Lag that soon after a
+    readmission is most likely its doing, and while whole windows are counted it grows past
+    what a health check or a REST call tolerates (measured: a step of 8 readmitted over
+    capacity kept ``/health`` over 50 ms, up to 126 ms, for 2.5 s before the windows caught
+    it). One sample alone is a stall and undoes nothing.
     """
 
     def __init__(self, sustain_windows: int) -> None:
@@ -94,6 +112,41 @@ class AdmissionPolicy:
         self._step = 1
         """Senders the next readmission takes: doubles while readmissions hold, 1 again after a pause."""
         self._readmitted = False
+        self._undo_to: int | None = None
+        """The limit before the readmission on probation (None: none is)."""
+        self._behind_in_a_row = 0
+        self.undone = 0
+        """Readmissions undone on probation, over the policy's life."""
+
+    def lag_sample(self, now: float, behind: bool) -> int | None:
+        """One lag sample (``behind``: over ``BEHIND_LAG_S``): the new limit. ``PROBATION_BEHIND``
+        behind in a row undo a readmission on probation; one alone is a stall, not the readmission."""
+        if self._undo_to is None:
+            return self.limit
+        if not behind or now - self._changed_at >= PROBATION_S:
+            self._behind_in_a_row = 0
+            return self.limit
+        self._behind_in_a_row += 1
+        if self._behind_in_a_row < PROBATION_BEHIND:
+            return self.limit
+        if self.ceiling is not None and self.limit is not None and self.limit >= self.ceiling:
+            self.probe_wait_s = min(self.probe_wait_s * 2, READMIT_MAX_WAIT_S)  # the probe failed
+        self.ceiling = self.limit
+        self.limit, self._undo_to, self._behind_in_a_row = self._undo_to, None, 0
+        self._changed_at = now
+        self._step, self._readmitted = 1, False
+        self.undone += 1
+        return self.limit
+
+    @property
+    def _probing(self) -> bool:
+        """The next readmission reaches the ceiling: it is a probe of one sender."""
+        return self.limit is not None and self.ceiling is not None and self.limit + 1 >= self.ceiling
+
+    @property
+    def readmit_wait_s(self) -> float:
+        """Calm needed after the last decision before the next readmission."""
+        return self.probe_wait_s if self._probing else READMIT_WAIT_S
 
     def decide(self, now: float, window: Window, admitted: int, senders: int) -> int | None:
         """The new limit, given this window and how many senders are admitted of those sending."""
@@ -111,22 +164,22 @@ class AdmissionPolicy:
                 self.limit = max(MIN_KEPT, admitted // 2, keep)  # at most half at once: the cause may be elsewhere
                 self._shed_step *= 2
                 self._changed_at = now
-                self._step, self._readmitted = 1, False
+                self._step, self._readmitted, self._undo_to = 1, False, None
             return self.limit
         self._behind = 0
         self._shed_step = 1
         if self.limit is None:
             return None
         calm = now - self._changed_at
-        if calm >= READMIT_WAIT_S and self._readmitted:
+        if calm >= PROBATION_S and self._readmitted:
             self._step *= 2  # the last readmission held: take more at once next time
-            self._readmitted = False
+            self._readmitted, self._undo_to = False, None
             if self.ceiling is not None and self.limit >= self.ceiling:
                 self.ceiling, self.probe_wait_s = None, READMIT_WAIT_S  # a probe held: the capacity grew
-        probing = self.ceiling is not None and self.limit + 1 >= self.ceiling
-        if calm >= (self.probe_wait_s if probing else READMIT_WAIT_S):
+        probing = self._probing
+        if calm >= self.readmit_wait_s:
             if senders <= self.limit:
-                self.limit = self.ceiling = None  # every sender fits (some left)
+                self.limit = self.ceiling = self._undo_to = None  # every sender fits (some left)
                 self.probe_wait_s, self._step = READMIT_WAIT_S, 1
                 return None
             if probing:
@@ -135,6 +188,7 @@ class AdmissionPolicy:
                 more = min(self._step, self.ceiling - 1 - self.limit)
             else:
                 more = self._step
+            self._undo_to = self.limit
             self.limit += more
             self._readmitted = True
             self._changed_at = now
@@ -183,6 +237,10 @@ class StreamAdmission:
     _lag_samples: int = 0
     _behind_samples: int = 0
     _next_key: int = 0
+    _media_age_s: float = 0.0
+    """The oldest media datagram read since the last lag sample."""
+    _last_active: set[int] = field(default_factory=set)
+    """Keys of the streams that sent in the last window."""
 
     def __post_init__(self) -> None:
         self.policy = AdmissionPolicy(self.sustain_windows)
@@ -215,17 +273,41 @@ class StreamAdmission:
 
     # windows ------------------------------------------------------------------------------
 
+    def observe_media_age(self, age_s: float) -> None:
+        """How long a media datagram waited in its connection's queue before it was read."""
+        if age_s > self._media_age_s:
+            self._media_age_s = age_s
+
     def observe_lag(self, lag_s: float) -> None:
-        """One loop-lag sample; closes a window (and may decide) every ``WINDOW_S``."""
+        """One loop-lag sample; closes a window (and may decide) every ``WINDOW_S``.
+
+        The sample counts as the larger of the loop's lag and the oldest media datagram read
+        since the previous sample: the receive loops yield between queued datagrams, so the
+        loop can turn on time while media waits, and either kind of lateness is overload."""
+        lag_s, self._media_age_s = max(lag_s, self._media_age_s), 0.0
         now = self.clock()
         if self._window_start is None:
             self._window_start = now
         self._lag_samples += 1
         self.calm = lag_s <= CALM_LAG_S and self.policy.limit is None
-        if lag_s > BEHIND_LAG_S:
-            self._behind_samples += 1
+        behind = lag_s > BEHIND_LAG_S
+        self._behind_samples += behind
+        before = self.policy.limit
+        limit = self.policy.lag_sample(now, behind)
+        if limit != before:
+            self._undo(now, limit, before, lag_s)
         if now - self._window_start >= WINDOW_S:
             self._close_window(now)
+
+    def _undo(self, now: float, limit: int | None, before: int | None, lag_s: float) -> None:
+        """A readmission on probation brought the lag back: pause the readmitted senders again now."""
+        active = [s for s in self.streams.values() if s.key in self._last_active or s.media_in > s.seen_in]
+        self._apply(now, active, limit, None)
+        log.warning(
+            "overload after a readmission: the event loop fell %.0f ms behind within %.0f s of readmitting; "
+            "%s of %d sending WebRTC peers read again (was %s); the next readmission after %.0f s of calm",
+            lag_s * 1000, PROBATION_S, limit, len(active), before, self.policy.readmit_wait_s,
+        )
 
     def _close_window(self, now: float) -> None:
         active: list[Stream] = []
@@ -242,6 +324,7 @@ class StreamAdmission:
         window = Window(self._lag_samples, self._behind_samples, media_in, aged_out)
         self._window_start, self._lag_samples, self._behind_samples = now, 0, 0
         self.senders = len(active)
+        self._last_active = {stream.key for stream in active}
         before = self.policy.limit
         limit = self.policy.decide(now, window, admitted, len(active))
         if limit != before or (limit is not None and self._misranked(active, limit)):
@@ -301,6 +384,7 @@ class StreamAdmission:
             "shed_dropped": self.shed_dropped,
             "pauses": self.pauses,
             "resumes": self.resumes,
+            "readmissions_undone": self.policy.undone,
             "ceiling": self.policy.ceiling,
             "probe_wait_s": self.policy.probe_wait_s,
         }

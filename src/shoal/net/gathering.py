@@ -381,16 +381,18 @@ class ShoalConnection(aioice.Connection):
         while True:
             data, component = await super().recvfrom()
             arrived = self._arrivals.popleft() if self._arrivals else None
-            if (
-                arrived is not None
-                and self._arrivals  # a newer datagram waits behind it: the last one is always read
-                and 127 < data[0] < 192
-                and time.monotonic() - arrived > MEDIA_MAX_AGE_S
-            ):
-                self._shed()
-                continue
-            if self._plan.debug_media_cost_s and 127 < data[0] < 192:
-                _block_the_loop(self._plan.debug_media_cost_s)
+            if arrived is not None and 127 < data[0] < 192:
+                age = time.monotonic() - arrived
+                self._plan.admission.observe_media_age(age)
+                if age > MEDIA_MAX_AGE_S and self._arrivals:  # a newer datagram waits: the last is always read
+                    self._shed()
+                    continue
+                if self._plan.debug_media_cost_s:
+                    _block_the_loop(self._plan.debug_media_cost_s)
+            if self._arrivals:
+                # A backlog: let the loop turn between datagrams, so one connection's burst
+                # does not hold every other callback (a REST call, /health) for its whole length.
+                await asyncio.sleep(0)
             return data, component
 
     def _shed(self) -> None:
