@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
-DEBIAN_PACKAGES="chromium coturn nftables iproute2 conntrack"
+DEBIAN_PACKAGES="chromium coturn nftables iproute2 conntrack redis-server"
 # Every Python package comes at the version in requirements/lock.txt (refresh: scripts/lock.sh).
 PIP=(-m pip install -q --disable-pip-version-check -c requirements/lock.txt)
 
@@ -25,7 +25,8 @@ echo "== installing the official JS server SDK (tests/js/package-lock.json) into
 
 echo "== installing Debian packages: $DEBIAN_PACKAGES"
 # chromium: browser tests; coturn: TURN tests (tests/net, tests/shoal/test_ice_options.py);
-# nftables, iproute2: the network-namespace tests (tests/net); conntrack: their NAT rebinding test.
+# nftables, iproute2: the network-namespace tests (tests/net); conntrack: their NAT rebinding test;
+# redis-server: the cluster tests (tests/cluster), which start and stop their own.
 missing=()
 for package in $DEBIAN_PACKAGES; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

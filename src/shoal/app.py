@@ -16,6 +16,7 @@ from shoal.api.body_limit import BodyLimitMiddleware
 from shoal.api.rest import router
 from shoal.api.ws_direct import RAW_SEND
 from shoal.auth import bearer_token, check_management_token
+from shoal.cluster.forward import ClusterRouting
 from shoal.config import ShoalConfig
 from shoal.metrics import CONTENT_TYPE_LATEST
 from shoal.server import Shoal
@@ -104,7 +105,10 @@ def create_app(config: ShoalConfig) -> FastAPI:
     async def notifier_socket(ws: WebSocket) -> None:
         await serve_notifier(ws, shoal)
 
-    # Added first, so it runs inside EdgeMiddleware: bodies are read only for a valid token.
+    if shoal.cluster is not None:
+        # Innermost: only authenticated, size-checked requests are forwarded to another node.
+        app.add_middleware(ClusterRouting, node=shoal.cluster, manager=shoal.manager)
+    # Added before EdgeMiddleware, so it runs inside it: bodies are read only for a valid token.
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=config.http_max_body_bytes,

@@ -50,6 +50,10 @@ class PeerTokens:
         self._by_peer[peer_id] = token
         return token
 
+    def grants(self) -> list[tuple[str, TokenGrant]]:
+        """Every live token with its grant (a cluster node re-publishes them after Redis returns)."""
+        return list(self._by_token.items())
+
     def resolve(self, token: str) -> TokenGrant | None:
         return self._by_token.get(token)
 

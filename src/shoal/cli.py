@@ -11,7 +11,7 @@ import uvicorn
 
 from shoal.api.http_protocol import HttpLimits, protocol_class
 from shoal.app import create_app
-from shoal.config import ShoalConfig
+from shoal.config import ShoalConfig, new_node_id
 from shoal.media.libopus import LibopusError
 from shoal.seam import SeamError
 
@@ -83,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
         default=env("SHOAL_METRICS_PUBLIC", "").lower() in ("1", "true", "yes"),
         help="serve GET /metrics without the management token [SHOAL_METRICS_PUBLIC]",
     )
+    _cluster_options(serve)
     _network_options(serve)
     _limit_options(serve)
     serve.add_argument("--trace-playout", default=env("SHOAL_TRACE_PLAYOUT"), help=argparse.SUPPRESS)
@@ -203,6 +204,22 @@ LIMIT_OPTIONS: tuple[tuple[str, type, str, str], ...] = (
 )
 
 
+def _cluster_options(serve: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    serve.add_argument(
+        "--redis",
+        default=env("SHOAL_REDIS"),
+        help="cluster mode: redis://HOST:PORT/DB shared by the nodes (docs/cluster.md); unset: one standalone "
+        "process [SHOAL_REDIS]",
+    )
+    serve.add_argument("--node-id", default=env("SHOAL_NODE_ID"), help="this node's id; generated if unset [SHOAL_NODE_ID]")
+    serve.add_argument(
+        "--internal-url",
+        default=env("SHOAL_INTERNAL_URL"),
+        help="base URL the other nodes reach this one at; default the public URL [SHOAL_INTERNAL_URL]",
+    )
+
+
 def _limit_options(serve: argparse.ArgumentParser) -> None:
     """Limits against untrusted clients (issue 10); defaults are ShoalConfig's."""
     defaults = ShoalConfig(management_token="-")
@@ -253,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
             turn_secret=args.turn_secret,
             turn_ttl_s=args.turn_ttl,
             metrics_public=args.metrics_public,
+            redis_url=args.redis,
+            node_id=args.node_id or new_node_id(),
+            internal_url=args.internal_url,
             **_limit_config(args),  # type: ignore[arg-type]
             **options,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
 
@@ -11,6 +12,10 @@ from shoal.net.iceservers import DEFAULT_TURN_TTL_S, IcePolicy
 from shoal.protocol.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_STRING, MetadataLimits
 
 
+def new_node_id() -> str:
+    return "node-" + secrets.token_hex(4)
+
+
 @dataclass(frozen=True)
 class ShoalConfig:
     host: str = "127.0.0.1"
@@ -18,6 +23,12 @@ class ShoalConfig:
     management_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     public_url: str | None = None
     """Base URL clients reach this server at (for ``peer_websocket_url``); default from host/port."""
+    redis_url: str | None = None
+    """Cluster mode (``shoal.cluster``): the Redis the nodes share; None runs one standalone process."""
+    node_id: str = field(default_factory=lambda: new_node_id())
+    """This node's name in the cluster (logs, registry, ``x-shoal-hop``)."""
+    internal_url: str | None = None
+    """Base URL other nodes reach this one at; default ``base_url``."""
     webhook_secret: str | None = None
     """Key of the ``x-fishjam-signature-256`` HMAC; webhooks are unsigned without it."""
     max_message_bytes: int = 1 << 20
@@ -124,6 +135,10 @@ class ShoalConfig:
             raise ValueError("max_unauthenticated_per_ip must be 0 (no limit) or positive")
         if min(self.auth_timeout_s, self.playout_max_seconds, self.negotiation_timeout_s, self.ice_connect_timeout_s) <= 0:
             raise ValueError("timeouts and bounds must be positive")
+        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"--redis must be a redis://, rediss:// or unix:// URL, not {self.redis_url!r}")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.node_id):
+            raise ValueError(f"--node-id must be 1-64 letters, digits, '.', '_' or '-', not {self.node_id!r}")
         self._validate_rtc()
         self._validate_limits()
 
@@ -193,6 +208,10 @@ class ShoalConfig:
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
+
+    @property
+    def node_internal_url(self) -> str:
+        return (self.internal_url or self.base_url).rstrip("/")
 
     @property
     def peer_websocket_url(self) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from shoal import seam
 from shoal.bus import EventBus
+from shoal.cluster.node import ClusterNode
 from shoal.config import ShoalConfig
 from shoal.domain.manager import RoomLimits, RoomManager
 from shoal.endpoints.directory import EndpointDirectory
@@ -84,6 +85,16 @@ class Shoal:
         self.bus.subscribe(self.sessions.on_event)
         self.bus.subscribe(self.notifiers.on_event)
         self.bus.subscribe(self.webhooks.on_event)
+        self.cluster = (
+            ClusterNode(
+                config.node_id, config.base_url, config.node_internal_url, config.redis_url, self.manager, self._streams
+            )
+            if config.redis_url
+            else None
+        )
+        """This process as a cluster node (``--redis``); None when it runs alone."""
+        if self.cluster is not None:
+            self.bus.subscribe(self.cluster.on_event)
         self.metrics = ServerMetrics(self)
         self.metrics.loop_lag.listeners.append(self.rtc.plan.admission.observe_lag)
         self.loop_behind: Callable[[], bool] = (
@@ -91,8 +102,14 @@ class Shoal:
         )
         """While true, sockets write frames directly (``shoal.api.ws_direct``)."""
 
+    def _streams(self) -> int:
+        """Media tracks published in this process's rooms (a cluster node's load)."""
+        return sum(len(peer.tracks) for room in self.manager.rooms() for peer in room.peers.values())
+
     async def start(self) -> None:
         await self.rtc.start()
+        if self.cluster is not None:
+            await self.cluster.start()
         self.metrics.loop_lag.start()
         self._housekeeping = asyncio.get_running_loop().create_task(self._sweep(), name="housekeeping")
 
@@ -110,6 +127,8 @@ class Shoal:
                 log.exception("peerless room purge failed; retrying at the next sweep")
 
     async def close(self) -> None:
+        if self.cluster is not None:
+            await self.cluster.close()
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             await asyncio.gather(self._housekeeping, return_exceptions=True)

@@ -16,5 +16,10 @@ __all__ = ["ServerProcess", "free_port", "start_server"]
 TEST_MAX_LAG_S = "2"
 
 
-def start_server(extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> ServerProcess:
-    return _start_server(extra_args, {"SHOAL_PLAYOUT_MAX_LAG": TEST_MAX_LAG_S, **(env or {})})
+def start_server(
+    extra_args: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    token: str | None = None,
+    port: int | None = None,
+) -> ServerProcess:
+    return _start_server(extra_args, {"SHOAL_PLAYOUT_MAX_LAG": TEST_MAX_LAG_S, **(env or {})}, token, port)

@@ -13,7 +13,7 @@ from shoal.api.serialize import peer_json, room_json
 from shoal.api.webhook_url import check_webhook_url
 from shoal.domain.manager import PeerSpec
 from shoal.domain.model import PeerType, RoomConfig, RoomType, SubscribeMode, VideoCodec
-from shoal.errors import InvalidRequest, NotFound, NotImplementedYet
+from shoal.errors import InvalidRequest, NotFound, NotImplementedYet, ShoalError
 from shoal.protocol.limits import check_metadata
 from shoal.server import Shoal
 
@@ -90,6 +90,12 @@ async def create_room(request: Request, config: Annotated[m.RoomConfigIn | None,
             batch_webhook_notifications=bool(config.batchWebhookNotifications),
         )
     )
+    if shoal.cluster is not None:
+        try:
+            await shoal.cluster.room_created(room.id)
+        except ShoalError:
+            shoal.manager.delete_room(room.id)  # a room no other node could find is no room
+            raise
     return {"data": {"room": room_json(room)}}
 
 
@@ -144,6 +150,12 @@ async def add_peer(request: Request, room_id: str, config: Annotated[m.PeerConfi
             shoal.refusals.note(f"metadata.{refusal.cause}", f"REST peer metadata refused: {refusal.reason}")
             raise InvalidRequest(f"options.metadata: {refusal.reason}")
     peer, token = shoal.manager.add_peer(room_id, _peer_spec(config))
+    if shoal.cluster is not None:
+        try:
+            await shoal.cluster.token_issued(token, room_id, peer.id)
+        except ShoalError:
+            shoal.manager.delete_peer(room_id, peer.id)
+            raise
     return {
         "data": {
             "peer": peer_json(peer),
@@ -167,7 +179,11 @@ async def delete_peer(request: Request, room_id: str, peer_id: str) -> Response:
     tags=["room"],
 )
 async def refresh_token(request: Request, room_id: str, peer_id: str) -> dict[str, Any]:
-    return {"data": {"token": shoal_of(request).manager.refresh_token(room_id, peer_id)}}
+    shoal = shoal_of(request)
+    token = shoal.manager.refresh_token(room_id, peer_id)
+    if shoal.cluster is not None:
+        await shoal.cluster.token_issued(token, room_id, peer_id)
+    return {"data": {"token": token}}
 
 
 @router.post("/room/{room_id}/peer/{peer_id}/subscribe_peer", responses=ERRORS, tags=["room"])

@@ -110,6 +110,9 @@ class RoomManager:
     def rooms(self) -> list[Room]:
         return list(self._rooms.values())
 
+    def find_room(self, room_id: str) -> Room | None:
+        return self._rooms.get(room_id)
+
     def room(self, room_id: str) -> Room:
         room = self._rooms.get(room_id)
         if room is None:
@@ -263,6 +266,10 @@ class RoomManager:
         ]
 
     # connections -----------------------------------------------------------------------
+
+    def grants(self) -> list[tuple[str, str, str]]:
+        """Every live socket token as ``(token, room_id, peer_id)``."""
+        return [(token, grant.room_id, grant.peer_id) for token, grant in self._tokens.grants()]
 
     def authenticate(self, token: str) -> Peer:
         """The peer a socket token belongs to, or ``AuthFailure`` with the close reason."""

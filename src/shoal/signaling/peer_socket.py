@@ -17,12 +17,19 @@ from typing import Protocol, TypeVar
 
 from starlette.websockets import WebSocket
 
+from shoal.cluster.relay import relay_if_elsewhere
 from shoal.domain.manager import AuthFailure
 from shoal.domain.model import Peer
 from shoal.protocol.base import CLOSE_INTERNAL, CLOSE_POLICY, ProtocolError
 from shoal.server import Shoal
 from shoal.signaling.outbox import Outbox
-from shoal.signaling.session import INTERNAL_ERROR, Frame, SocketSession, close_socket, open_and_read_first
+from shoal.signaling.session import (
+    INTERNAL_ERROR,
+    Frame,
+    SocketSession,
+    close_socket,
+    open_and_read_first_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +69,11 @@ class PeerSocketAdapter(Protocol[E]):
 
 async def serve_peer_socket(ws: WebSocket, shoal: Shoal, adapter: PeerSocketAdapter[E]) -> None:
     config = shoal.config
-    first = await open_and_read_first(ws, adapter.decode, config.auth_timeout_s, adapter.channel, shoal.preauth)
-    if first is None:
+    opened = await open_and_read_first_frame(ws, adapter.decode, config.auth_timeout_s, adapter.channel, shoal.preauth)
+    if opened is None:
         return
-    peer = await _authenticate(ws, shoal, adapter, first)
+    frame, first = opened
+    peer = await _authenticate(ws, shoal, adapter, first, frame)
     if peer is None:
         return
     name = f"{adapter.channel} {peer.id}"
@@ -97,14 +105,23 @@ async def serve_peer_socket(ws: WebSocket, shoal: Shoal, adapter: PeerSocketAdap
                 shoal.unexpected_errors.report(f"{name} (closing)", exc)
 
 
-async def _authenticate(ws: WebSocket, shoal: Shoal, adapter: PeerSocketAdapter[E], first: E) -> Peer | None:
-    """The peer the first frame's token belongs to; None after closing the socket with the reason."""
+async def _authenticate(
+    ws: WebSocket, shoal: Shoal, adapter: PeerSocketAdapter[E], first: E, frame: Frame
+) -> Peer | None:
+    """The peer the first frame's token belongs to; None after closing the socket with the reason.
+
+    In cluster mode a token another node issued is relayed there (``shoal.cluster.relay``);
+    None then too, once the relayed socket has ended.
+    """
     token = adapter.token(first)
     try:
         if token is None:
             raise AuthFailure("unauthenticated")
         peer = shoal.manager.authenticate(token)
     except AuthFailure as failure:
+        if shoal.cluster is not None and token and failure.reason == "invalid token":
+            if await relay_if_elsewhere(ws, shoal.cluster, token, frame, shoal.config.max_message_bytes):
+                return None
         reason = failure.reason
     else:
         refusal = adapter.refusal(peer)

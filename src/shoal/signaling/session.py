@@ -82,6 +82,18 @@ async def open_and_read_first(
     frame is missing, late or malformed, or when the client's address already has as many
     sockets waiting to authenticate as ``gate`` allows (1013).
     """
+    first = await open_and_read_first_frame(ws, decode, timeout, channel, gate)
+    return None if first is None else first[1]
+
+
+async def open_and_read_first_frame(
+    ws: WebSocket,
+    decode: Callable[[Frame], E | ProtocolError | None],
+    timeout: float,
+    channel: str,
+    gate: PreAuthGate | None = None,
+) -> tuple[Frame, E] | None:
+    """``open_and_read_first``, also returning the frame as received (a cluster relay resends it)."""
     address = ws.client.host if ws.client is not None else "unknown"
     if gate is not None and not gate.admit(address):
         await ws.accept()
@@ -102,7 +114,8 @@ async def open_and_read_first(
         log.warning("%s socket refused: %s", channel, event.reason)
         await close_socket(ws, event.code, event.reason)
         return None
-    return event
+    assert not isinstance(frame, ProtocolError)
+    return frame, event
 
 
 async def close_socket(ws: WebSocket, code: int, reason: str) -> None:

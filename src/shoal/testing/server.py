@@ -60,11 +60,20 @@ class ServerProcess:
                 self.process.wait()
 
 
-def start_server(extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> ServerProcess:
-    """Run ``python -m shoal serve`` on a free port and wait until /health answers."""
-    port = free_port()
-    token = "test-" + secrets.token_hex(8)
-    secret = "whsec-" + secrets.token_hex(8)
+def start_server(
+    extra_args: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    token: str | None = None,
+    port: int | None = None,
+) -> ServerProcess:
+    """Run ``python -m shoal serve`` on a free port and wait until /health answers.
+
+    ``token`` (the management token) and the webhook secret in ``env`` let several servers
+    act as one cluster's nodes; ``port`` fixes the port (a node restarted where it was).
+    """
+    port = port or free_port()
+    token = token or "test-" + secrets.token_hex(8)
+    secret = (env or {}).get("SHOAL_WEBHOOK_SECRET") or "whsec-" + secrets.token_hex(8)
     log_file = Path(tempfile.mkstemp(prefix="shoal-", suffix=".log")[1])
     full_env = {**os.environ, "SHOAL_WEBHOOK_SECRET": secret, **(env or {})}
     cmd = [

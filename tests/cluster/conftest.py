@@ -1,0 +1,58 @@
+"""Cluster fixtures: a real redis-server and shoal nodes sharing it (one token, one webhook secret)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from tests.support.redis import RedisProcess
+from tests.support.server import ServerProcess, start_server
+
+
+@dataclass
+class Cluster:
+    redis: RedisProcess
+    nodes: list[ServerProcess]
+
+    def client(self, index: int) -> httpx.Client:
+        node = self.nodes[index]
+        return httpx.Client(base_url=node.url, headers={"authorization": f"Bearer {node.token}"}, timeout=15)
+
+    def owner(self, room_id: str) -> int:
+        """Index of the node that holds the room, from its own ``GET /limits/stats``-free view: the directory."""
+        owner_id = self.redis.client().get(f"shoal:room:{room_id}")
+        assert owner_id is not None, f"room {room_id} is not in the directory"
+        return [f"node-{index}" for index in range(len(self.nodes))].index(owner_id)
+
+
+def start_nodes(redis: RedisProcess, count: int, *extra: str) -> list[ServerProcess]:
+    token = "cluster-" + secrets.token_hex(8)
+    env = {"SHOAL_WEBHOOK_SECRET": "whsec-" + secrets.token_hex(8)}
+    nodes: list[ServerProcess] = []
+    try:
+        for index in range(count):
+            nodes.append(start_server(["--redis", redis.url, "--node-id", f"node-{index}", *extra], env, token))
+    except BaseException:
+        for node in nodes:
+            node.stop()
+        raise
+    return nodes
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    """Three nodes and their Redis, for the tests of one module."""
+    redis = RedisProcess()
+    redis.start()
+    nodes: list[ServerProcess] = []
+    try:
+        nodes = start_nodes(redis, 3)
+        yield Cluster(redis, nodes)
+    finally:
+        for node in nodes:
+            node.stop()
+        redis.stop()

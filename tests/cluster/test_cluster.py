@@ -1,0 +1,130 @@
+"""Three shoal nodes sharing one real redis-server: placement, forwarding, relayed sockets, tokens."""
+
+from __future__ import annotations
+
+from collections import Counter
+from urllib.parse import urlsplit
+
+import pytest
+
+from fishjam._proto import agent_notifications_pb2 as A
+from shoal.testing import ToneSource, WebRTCPeer
+from tests.cluster.conftest import Cluster
+from tests.support.agent_client import RawAgent
+from tests.support.audio import tone
+from tests.support.peers import SETTLE_S, heard, spectrum_of
+
+
+def create_room(cluster: Cluster, via: int) -> str:
+    with cluster.client(via) as client:
+        response = client.post("/room", json={})
+        assert response.status_code == 201, response.text
+        room_id: str = response.json()["data"]["room"]["id"]
+        return room_id
+
+
+def add_peer(cluster: Cluster, via: int, room_id: str, kind: str) -> dict:
+    body = {"type": kind, "options": {"output": {"audioSampleRate": 16000}} if kind == "agent" else {}}
+    with cluster.client(via) as client:
+        response = client.post(f"/room/{room_id}/peer", json=body)
+        assert response.status_code == 201, response.text
+        data: dict = response.json()["data"]
+        return data
+
+
+def test_rooms_spread_over_the_nodes_and_every_node_answers_for_each(cluster: Cluster) -> None:
+    rooms = [create_room(cluster, via=0) for _ in range(21)]
+    owners = Counter(cluster.owner(room_id) for room_id in rooms)
+    assert set(owners) == {0, 1, 2} and min(owners.values()) >= 3, f"rooms per node: {dict(owners)}"
+
+    for via in range(3):
+        with cluster.client(via) as client:
+            listed = {room["id"] for room in client.get("/room").json()["data"]}
+            assert set(rooms) <= listed, f"node {via} lists {len(set(rooms) & listed)} of the 21 rooms"
+            for room_id in rooms[:6]:
+                response = client.get(f"/room/{room_id}")
+                assert response.status_code == 200, response.text
+                assert response.json()["data"]["id"] == room_id
+
+    # Deleted through a node that does not own it: gone on every node.
+    victim = rooms[0]
+    other = (cluster.owner(victim) + 1) % 3
+    with cluster.client(other) as client:
+        assert client.delete(f"/room/{victim}").status_code == 204
+    for via in range(3):
+        with cluster.client(via) as client:
+            response = client.get(f"/room/{victim}")
+            assert response.status_code == 404 and "errors" in response.json()
+    for room_id in rooms[1:]:
+        with cluster.client(cluster.owner(room_id)) as client:
+            client.delete(f"/room/{room_id}")
+
+
+def test_peer_websocket_url_names_the_owner_node(cluster: Cluster) -> None:
+    room_id = create_room(cluster, via=1)
+    owner = cluster.owner(room_id)
+    for via in range(3):
+        data = add_peer(cluster, via, room_id, "webrtc")
+        url = urlsplit(data["peer_websocket_url"])
+        assert (url.scheme, url.port, url.path) == ("ws", urlsplit(cluster.nodes[owner].url).port, "/socket/peer/websocket")
+
+
+async def test_an_agent_on_another_node_hears_the_peer_and_the_peer_hears_it(
+    cluster: Cluster, peers: list[WebRTCPeer]
+) -> None:
+    room_id = create_room(cluster, via=0)
+    owner = cluster.owner(room_id)
+    elsewhere = (owner + 1) % 3
+    agent_data = add_peer(cluster, 0, room_id, "agent")
+    agent = RawAgent(cluster.nodes[elsewhere], agent_data["peer"]["id"], agent_data["token"])
+    await agent.connect()  # relayed to the owner: the node it reached does not hold the room
+    assert f"relayed to node node-{owner}" in cluster.nodes[elsewhere].log_text()
+
+    peer_data = add_peer(cluster, 2, room_id, "webrtc")
+    peer_url = peer_data["peer_websocket_url"].removesuffix("/socket/peer/websocket")
+    alice = await WebRTCPeer.join(peer_url, peer_data["token"], metadata={"name": "alice"})
+    peers.append(alice)
+    alice_track = await alice.publish_audio(ToneSource(440))
+    await agent.wait_samples(alice_track, int(16000 * (1.5 + SETTLE_S)), timeout=15)
+    got, level = spectrum_of(agent.received[alice_track].pcm, 16000)
+    assert abs(got - 440) < 10 and level > 1000, f"agent heard {got:.0f} Hz at level {level:.0f}"
+
+    bot_track = await agent.add_track(rate=24000)
+    await agent.send_audio(bot_track, tone(880, 3.0, 24000))
+    remote = await alice.wait_for_remote_track(endpoint_id=agent.peer_id, timeout=10)
+    freq, level = await heard(remote)
+    assert abs(freq - 880) < 10 and level > 1000, f"peer heard {freq:.0f} Hz at level {level:.0f}"
+    await agent.close()
+    with cluster.client(owner) as client:
+        client.delete(f"/room/{room_id}")
+
+
+async def test_a_token_refreshed_on_one_node_fails_on_every_node(cluster: Cluster) -> None:
+    room_id = create_room(cluster, via=2)
+    data = add_peer(cluster, 2, room_id, "agent")
+    peer_id, old_token = data["peer"]["id"], data["token"]
+    with cluster.client(1) as client:
+        response = client.post(f"/room/{room_id}/peer/{peer_id}/refresh_token")
+        assert response.status_code == 201, response.text
+        new_token = response.json()["data"]["token"]
+
+    for via in range(3):
+        stale = RawAgent(cluster.nodes[via], peer_id, old_token)
+        await stale.connect(authenticate=False)
+        await stale.send(A.AgentRequest(auth_request=A.AgentRequest.AuthRequest(token=old_token)))
+        code, reason = await stale.wait_closed()
+        assert (code, reason) == (1008, "invalid token"), f"node {via}: {code} {reason!r}"
+
+    for via in range(3):
+        fresh = RawAgent(cluster.nodes[via], peer_id, new_token)
+        await fresh.connect()  # authenticated (connect waits for the reply), relayed where needed
+        assert fresh.closed is None, f"node {via} closed the new token's socket: {fresh.closed}"
+        await fresh.close()
+
+
+@pytest.mark.parametrize("path", ["/room/not-a-room", "/room/not-a-room/peer"])
+def test_an_unknown_room_is_404_on_every_node(cluster: Cluster, path: str) -> None:
+    for via in range(3):
+        with cluster.client(via) as client:
+            response = client.get(path) if path.count("/") == 2 else client.post(path, json={"type": "agent"})
+            assert response.status_code == 404, response.text
