@@ -87,7 +87,14 @@ class Shoal:
         self.bus.subscribe(self.webhooks.on_event)
         self.cluster = (
             ClusterNode(
-                config.node_id, config.base_url, config.node_internal_url, config.redis_url, self.manager, self._streams
+                config.node_id,
+                config.base_url,
+                config.node_internal_url,
+                config.redis_url,
+                self.manager,
+                self._streams,
+                self.notifiers.deliver,
+                self.webhooks.send_once,
             )
             if config.redis_url
             else None

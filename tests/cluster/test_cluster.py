@@ -8,10 +8,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from fishjam._proto import agent_notifications_pb2 as A
+from fishjam.events import ServerMessageRoomDeleted
 from shoal.testing import ToneSource, WebRTCPeer
 from tests.cluster.conftest import Cluster
 from tests.support.agent_client import RawAgent
 from tests.support.audio import tone
+from tests.support.notify import collecting, wait_for
 from tests.support.peers import SETTLE_S, heard, spectrum_of
 
 
@@ -128,3 +130,29 @@ def test_an_unknown_room_is_404_on_every_node(cluster: Cluster, path: str) -> No
         with cluster.client(via) as client:
             response = client.get(path) if path.count("/") == 2 else client.post(path, json={"type": "agent"})
             assert response.status_code == 404, response.text
+
+
+async def test_a_notifier_on_any_node_sees_every_notification_of_a_room_in_order(cluster: Cluster) -> None:
+    async with collecting(cluster.nodes[0]) as at0, collecting(cluster.nodes[1]) as at1, collecting(cluster.nodes[2]) as at2:
+        room_id = create_room(cluster, via=1)
+        owner = cluster.owner(room_id)
+        data = add_peer(cluster, (owner + 1) % 3, room_id, "agent")
+        agent = RawAgent(cluster.nodes[(owner + 2) % 3], data["peer"]["id"], data["token"])
+        await agent.connect()
+        track = await agent.add_track()
+        await agent.remove_track(track)
+        await agent.close()
+        with cluster.client((owner + 1) % 3) as client:
+            assert client.delete(f"/room/{room_id}").status_code == 204
+        for received in (at0, at1, at2):
+            await wait_for(received, lambda n: isinstance(n, ServerMessageRoomDeleted) and n.room_id == room_id)
+
+    def of_room(received: list[object]) -> list[str]:
+        return [type(n).__name__ for n in received if getattr(n, "room_id", None) == room_id]
+
+    reference = of_room([at0, at1, at2][owner])  # the owner delivers from its own event bus
+    assert reference[0] == "RoomCreated" and reference[-1] == "RoomDeleted"
+    for expected in ("PeerAdded", "PeerConnected", "TrackAdded", "TrackRemoved", "PeerDisconnected", "PeerDeleted"):
+        assert expected in reference, reference
+    for index, received in enumerate((at0, at1, at2)):
+        assert of_room(received) == reference, f"node {index} (owner {owner})"

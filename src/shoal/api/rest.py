@@ -92,7 +92,7 @@ async def create_room(request: Request, config: Annotated[m.RoomConfigIn | None,
     )
     if shoal.cluster is not None:
         try:
-            await shoal.cluster.room_created(room.id)
+            await shoal.cluster.room_created(room.id, room.config.webhook_url, room.config.batch_webhook_notifications)
         except ShoalError:
             shoal.manager.delete_room(room.id)  # a room no other node could find is no room
             raise

@@ -20,11 +20,13 @@ from typing import TypeVar
 import redis.asyncio
 from redis.exceptions import RedisError
 
+from shoal.cluster.notifications import ClusterNotifications
 from shoal.cluster.placement import NodeInfo, choose_node
 from shoal.cluster.store import ClusterStore, TokenRoute
 from shoal.domain import events as ev
 from shoal.domain.manager import RoomManager
 from shoal.errors import Unavailable
+from shoal.protocol.notifications import room_crashed, to_server_message
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,8 @@ class ClusterNode:
         redis_url: str,
         manager: RoomManager,
         streams: Callable[[], int],
+        deliver: Callable[[bytes], None],
+        send_webhook: Callable[[str, bool, bytes], None],
     ) -> None:
         self.id = node_id
         self.public_url = public_url
@@ -67,6 +71,10 @@ class ClusterNode:
                 socket_connect_timeout=REDIS_TIMEOUT_S,
             )
         )
+        self.notifications = ClusterNotifications(node_id, redis_url, deliver, REDIS_TIMEOUT_S)
+        self._deliver = deliver
+        self._send_webhook = send_webhook
+        self.reaped_nodes = 0
         self.draining = False
         self.available = False
         """Whether the last heartbeat reached Redis."""
@@ -78,6 +86,7 @@ class ClusterNode:
     # lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        await self.notifications.start()
         await self._beat()  # registered before the first request, when Redis is up
         self._task = asyncio.get_running_loop().create_task(self._heartbeats(), name="cluster-heartbeat")
 
@@ -91,6 +100,7 @@ class ClusterNode:
             await self.store.forget_node(self.id)
         except (RedisError, OSError) as exc:
             log.warning("cluster: could not deregister node %s (%s); it expires in %.0f s", self.id, exc, NODE_TTL_S)
+        await self.notifications.close()
         await self.store.close()
 
     async def _heartbeats(self) -> None:
@@ -103,6 +113,10 @@ class ClusterNode:
             await self.store.heartbeat(self.info(), NODE_TTL_S)
             if not self.available:
                 await self._resync()
+            _, dead = await self.store.nodes()
+            for dead_id in dead:
+                if dead_id != self.id and await self.store.claim_reap(dead_id, self.id):
+                    await self._report_dead(dead_id)
         except (RedisError, OSError) as exc:
             if self.available:
                 log.error("cluster: Redis unavailable (%s); media keeps flowing, new rooms get 503", exc)
@@ -120,6 +134,24 @@ class ClusterNode:
             await self.store.delete_room(self.id, room_id)
         await self.store.set_rooms(self.id, rooms)
         await self.store.set_tokens(self.id, self._manager.grants())
+
+    async def _report_dead(self, dead_id: str) -> None:
+        """A node's heartbeat expired: its rooms leave the directory and ``RoomCrashed`` goes out for each."""
+        owned = await self.store.rooms_of(dead_id)
+        hooks = await self.store.room_webhooks(owned)
+        rooms = await self.store.forget_node(dead_id)
+        self.reaped_nodes += 1
+        log.error(
+            "cluster: node %s stopped its heartbeat (over %.0f s); reporting its %d rooms as crashed",
+            dead_id, NODE_TTL_S, len(rooms),
+        )
+        for room_id in rooms:
+            frame = room_crashed(room_id)
+            self._deliver(frame)
+            self.notifications.publish(frame)
+            if room_id in hooks:
+                url, batched = hooks[room_id]
+                self._send_webhook(url, batched, frame)
 
     def info(self) -> NodeInfo:
         now, cpu = time.monotonic(), _process_cpu()
@@ -160,8 +192,10 @@ class ClusterNode:
     async def token_route(self, token: str) -> TokenRoute | None:
         return await self._call(self.store.token_route(token))
 
-    async def room_created(self, room_id: str) -> None:
+    async def room_created(self, room_id: str, webhook_url: str | None, batched: bool) -> None:
         """Put a room this node just created in the directory (before the caller hears of it)."""
+        if webhook_url:
+            await self._call(self.store.set_room_webhook(room_id, webhook_url, batched))
         await self._call(self.store.set_rooms(self.id, [room_id]))
         await self._call(self.store.count_room(self.id))
 
@@ -178,6 +212,9 @@ class ClusterNode:
     # domain events ----------------------------------------------------------------------------
 
     def on_event(self, event: ev.DomainEvent) -> None:
+        message = to_server_message(event)
+        if message is not None:
+            self.notifications.publish(message.SerializeToString())
         if isinstance(event, ev.RoomDeleted):
             self._spawn(self.store.delete_room(self.id, event.room_id), f"room {event.room_id} deleted")
         elif isinstance(event, ev.PeerDeleted):

@@ -7,6 +7,8 @@ Keys (all under ``shoal:``):
   ever registered (members whose hash expired are dead and are removed by survivors).
 * ``room:{room_id}`` — the owner's node id; ``node-rooms:{id}`` — the rooms a node owns,
   for the survivors to report when that node dies.
+* ``room-webhook:{room_id}`` — JSON ``{"url", "batched"}`` of a room with a webhook, so a
+  survivor can send its ``RoomCrashed``; ``reaping:{id}`` — which survivor reports a dead node.
 * ``token:{token}`` — JSON ``{"room", "peer", "node"}``: where a socket with that token
   belongs; ``peer-token:{peer_id}`` — the peer's current token, to revoke it.
 
@@ -93,9 +95,28 @@ class ClusterStore:
             pipe.sadd(f"{PREFIX}node-rooms:{node_id}", *room_ids)
             await pipe.execute()
 
+    async def set_room_webhook(self, room_id: str, url: str, batched: bool) -> None:
+        await self._redis.set(f"{PREFIX}room-webhook:{room_id}", json.dumps({"url": url, "batched": batched}))
+
+    async def room_webhooks(self, room_ids: list[str]) -> dict[str, tuple[str, bool]]:
+        if not room_ids:
+            return {}
+        raw = await self._redis.mget([f"{PREFIX}room-webhook:{room_id}" for room_id in room_ids])
+        found = {}
+        for room_id, value in zip(room_ids, _texts(raw), strict=True):
+            if value:
+                hook = json.loads(value)
+                found[room_id] = (str(hook["url"]), bool(hook["batched"]))
+        return found
+
+    async def claim_reap(self, dead_id: str, by: str) -> bool:
+        """True for exactly one survivor: the one that reports the dead node's rooms."""
+        return bool(await self._redis.set(f"{PREFIX}reaping:{dead_id}", by, nx=True, px=60_000))
+
     async def delete_room(self, node_id: str, room_id: str) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(f"{PREFIX}room:{room_id}")
+            pipe.delete(f"{PREFIX}room-webhook:{room_id}")
             pipe.srem(f"{PREFIX}node-rooms:{node_id}", room_id)
             await pipe.execute()
 
@@ -134,11 +155,16 @@ class ClusterStore:
         return TokenRoute(route["room"], route["peer"], route["node"])
 
     async def forget_node(self, node_id: str) -> list[str]:
-        """Remove a dead node's rooms and registration; returns the rooms it owned."""
+        """Remove a node's rooms and registration; returns the rooms it owned.
+
+        Its tokens stay until they are reused or revoked: they route to a node that is not
+        live, and a socket with one is refused as an invalid token.
+        """
         rooms = await self.rooms_of(node_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             for room_id in rooms:
                 pipe.delete(f"{PREFIX}room:{room_id}")
+                pipe.delete(f"{PREFIX}room-webhook:{room_id}")
             pipe.delete(f"{PREFIX}node-rooms:{node_id}")
             pipe.srem(f"{PREFIX}nodes", node_id)
             await pipe.execute()

@@ -17,6 +17,11 @@ class NotifierHub:
     def unsubscribe(self, outbox: Outbox) -> None:
         self._subscribers = tuple(item for item in self._subscribers if item is not outbox)
 
+    def deliver(self, frame: bytes) -> None:
+        """Queue an already-encoded notification (one from another cluster node)."""
+        for outbox in self._subscribers:
+            outbox.put(frame)
+
     def on_event(self, event: ev.DomainEvent) -> None:
         if not self._subscribers:
             return

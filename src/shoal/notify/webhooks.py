@@ -163,6 +163,14 @@ class WebhookDispatcher:
             if self._users[room_target] <= 0:
                 del self._users[room_target]
 
+    def send_once(self, url: str, batched: bool, frame: bytes) -> None:
+        """Queue a notification for a room this node does not hold (a dead cluster node's ``RoomCrashed``)."""
+        key = _RoomTarget(url, batched)
+        target = self._targets.get(key)
+        if target is None:
+            target = self._targets[key] = _Target(key, self)
+        target.put(frame)
+
     def reap(self, target: _Target) -> bool:
         """Forget ``target`` if no room uses its URL and nothing waits in its queue; True if so.
 

@@ -58,6 +58,11 @@ def to_server_message(event: ev.DomainEvent) -> server_pb.ServerMessage | None:
     return None
 
 
+def room_crashed(room_id: str) -> bytes:
+    """``RoomCrashed``: sent for the rooms of a cluster node that died (``shoal.cluster``)."""
+    return bytes(SM(room_crashed=SM.RoomCrashed(room_id=room_id)).SerializeToString())
+
+
 def batch(messages: list[bytes]) -> bytes:
     """One ``NotificationBatch`` holding already-encoded notifications, in order."""
     parsed = []
