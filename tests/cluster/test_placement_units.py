@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from shoal.cluster.placement import CPU_WEIGHT, NodeInfo, choose_node
+import pytest
+
+from shoal.cluster.placement import CPU_FLOOR, CPU_WEIGHT, NodeInfo, choose_node
 
 
 def node(node_id: str, **load: float) -> NodeInfo:
@@ -15,12 +17,14 @@ def test_the_least_loaded_node_takes_the_room() -> None:
     assert chosen is not None and chosen.id == "b"  # 7 points against 13 and 21
 
 
-def test_cpu_counts_as_streams_worth_of_load() -> None:
-    busy = node("a", streams=10, cpu=0.5)  # 10 + 50
-    idle = node("b", streams=40, cpu=0.05)  # 40 + 5
-    chosen = choose_node([busy, idle])
+def test_cpu_beyond_half_a_core_counts_as_streams_worth_of_load() -> None:
+    busy = node("a", streams=10, cpu=0.9)  # 10 + 40
+    calm = node("b", streams=40, cpu=0.45)  # 40 + 0
+    chosen = choose_node([busy, calm])
     assert chosen is not None and chosen.id == "b"
-    assert busy.load == 10 + CPU_WEIGHT * 0.5
+    assert busy.load == pytest.approx(10 + CPU_WEIGHT * (0.9 - CPU_FLOOR))
+    # Below the floor CPU is noise: streams decide.
+    assert choose_node([node("a", streams=5, cpu=0.4), node("b", streams=6, cpu=0.0)]) == node("a", streams=5, cpu=0.4)
 
 
 def test_draining_nodes_take_no_rooms_and_none_is_left_when_all_drain() -> None:

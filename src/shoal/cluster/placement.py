@@ -2,8 +2,10 @@
 
 A node's load is what it carries now: its media streams (tracks published in its rooms),
 its rooms (so rooms created in a burst, before any has media, still spread), and its
-process CPU, weighted so that a node using a whole core counts as 100 streams' worth.
-Draining nodes take no rooms.
+process CPU beyond half a core, weighted so that each further tenth of a core counts as
+10 streams. Below half a core CPU says little about capacity (start-up, forwarded REST
+calls) and would make placement follow noise; above it the node is nearing the one core
+its event loop can use. Draining nodes take no rooms.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import dataclass
 
 CPU_WEIGHT = 100.0
 """Load points of one fully used core (about the streams one core carries at real load)."""
+CPU_FLOOR = 0.5
+"""Cores of CPU that add no load."""
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,7 @@ class NodeInfo:
 
     @property
     def load(self) -> float:
-        return self.streams + self.rooms + CPU_WEIGHT * self.cpu
+        return self.streams + self.rooms + CPU_WEIGHT * max(0.0, self.cpu - CPU_FLOOR)
 
     def to_fields(self) -> dict[str, str]:
         return {
