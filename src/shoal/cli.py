@@ -14,6 +14,7 @@ from shoal.app import create_app
 from shoal.config import ShoalConfig, new_node_id
 from shoal.media.libopus import LibopusError
 from shoal.seam import SeamError
+from shoal.serving import DrainingServer, run_workers
 
 log = logging.getLogger("shoal")
 
@@ -214,6 +215,20 @@ def _cluster_options(serve: argparse.ArgumentParser) -> None:
     )
     serve.add_argument("--node-id", default=env("SHOAL_NODE_ID"), help="this node's id; generated if unset [SHOAL_NODE_ID]")
     serve.add_argument(
+        "--workers",
+        type=int,
+        default=int(env("SHOAL_WORKERS", "1")),
+        help="run this many nodes on consecutive ports from --port (needs --redis; a {port} in --public-url and "
+        "--internal-url is each node's port) [SHOAL_WORKERS]",
+    )
+    serve.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=float(env("SHOAL_DRAIN_TIMEOUT", "")) if env("SHOAL_DRAIN_TIMEOUT") else None,
+        help="on SIGTERM: seconds rooms may go on (no new ones) before sockets close with 1001; default 30 with "
+        "--redis, 0 without [SHOAL_DRAIN_TIMEOUT]",
+    )
+    serve.add_argument(
         "--internal-url",
         default=env("SHOAL_INTERNAL_URL"),
         help="base URL the other nodes reach this one at; default the public URL [SHOAL_INTERNAL_URL]",
@@ -240,6 +255,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     # httpx logs every request at INFO: one line per webhook POST. shoal's own lines say what went wrong.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    if args.workers < 1:
+        print("shoal: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        if not args.redis:
+            print("shoal: --workers needs --redis (the nodes share their rooms through it)", file=sys.stderr)
+            return 2
+        if not args.management_token:
+            args.management_token = ShoalConfig().management_token
+            print(f"shoal: generated management token: {args.management_token}", flush=True)
+        raw = list(argv if argv is not None else sys.argv[1:])
+        return run_workers(args.workers, args.port, args.node_id or new_node_id(), [*raw, "--management-token", args.management_token])
+    for name in ("public_url", "internal_url"):
+        if getattr(args, name):
+            setattr(args, name, getattr(args, name).replace("{port}", str(args.port)))
     generated = not args.management_token
     options = {"management_token": args.management_token} if args.management_token else {}
     try:
@@ -271,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             turn_ttl_s=args.turn_ttl,
             metrics_public=args.metrics_public,
             redis_url=args.redis,
+            drain_timeout_s=args.drain_timeout,
             node_id=args.node_id or new_node_id(),
             internal_url=args.internal_url,
             **_limit_config(args),  # type: ignore[arg-type]
@@ -287,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         HttpLimits(config.http_max_header_bytes, config.http_max_body_bytes, config.http_header_timeout_s),
         app.state.shoal.refusals.note,
     )
-    uvicorn.run(
+    server_config = uvicorn.Config(
         app,
         host=config.host,
         port=config.port,
@@ -302,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         log_level=args.log_level.lower(),
         access_log=False,
     )
+    DrainingServer(server_config, app.state.shoal).run()
     return 0
 
 

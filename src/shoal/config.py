@@ -29,6 +29,9 @@ class ShoalConfig:
     """This node's name in the cluster (logs, registry, ``x-shoal-hop``)."""
     internal_url: str | None = None
     """Base URL other nodes reach this one at; default ``base_url``."""
+    drain_timeout_s: float | None = None
+    """On SIGTERM, how long rooms may go on (no new ones) before sockets close; None: 30 s with
+    ``redis_url``, 0 (stop at once) without."""
     webhook_secret: str | None = None
     """Key of the ``x-fishjam-signature-256`` HMAC; webhooks are unsigned without it."""
     max_message_bytes: int = 1 << 20
@@ -208,6 +211,12 @@ class ShoalConfig:
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
+
+    @property
+    def drain_s(self) -> float:
+        if self.drain_timeout_s is not None:
+            return self.drain_timeout_s
+        return 30.0 if self.redis_url else 0.0
 
     @property
     def node_internal_url(self) -> str:

@@ -7,6 +7,7 @@ with its own rooms, clock and notifier subscribers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from shoal.net.admission import StreamAdmission
 from shoal.net.network import RtcNetwork
 from shoal.notify.hub import NotifierHub
 from shoal.notify.webhooks import WebhookDispatcher
+from shoal.protocol.base import CLOSE_GOING_AWAY
 from shoal.refusals import Refusals
 from shoal.signaling.preauth import PreAuthGate
 from shoal.signaling.registry import SessionRegistry
@@ -34,6 +36,8 @@ from shoal.signaling.session import UnexpectedErrors
 from shoal.tally import Tally
 
 log = logging.getLogger(__name__)
+
+DRAIN_REASON = "going away: this shoal node is shutting down"
 
 
 class Shoal:
@@ -50,6 +54,8 @@ class Shoal:
             self.refusals.note,
         )
         self._housekeeping: asyncio.Task[None] | None = None
+        self.draining = False
+        """Set on SIGTERM (``drain``): room creation answers 503."""
         self.tally = Tally()
         """Media and socket counters the hot paths bump (read by ``GET /metrics``)."""
         self.router = MediaRouter(self.manager, self.tally)
@@ -108,6 +114,32 @@ class Shoal:
             (lambda: True) if config.debug_direct_writes else self.metrics.loop_lag.is_behind
         )
         """While true, sockets write frames directly (``shoal.api.ws_direct``)."""
+
+    async def drain(self) -> None:
+        """SIGTERM: take no new rooms, let rooms finish up to ``drain_s``, then close every socket (1001)."""
+        self.draining = True
+        timeout = self.config.drain_s
+        if self.cluster is not None:
+            await self.cluster.drain()
+        rooms = len(self.manager.rooms())
+        log.warning("draining: no new rooms; waiting up to %.0f s for %d rooms to end", timeout, rooms)
+        emptied = asyncio.Event()
+
+        def watch(event: object) -> None:
+            if not self.manager.rooms():
+                emptied.set()
+
+        unsubscribe = self.bus.subscribe(watch)
+        try:
+            if rooms:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(emptied.wait(), timeout)
+        finally:
+            unsubscribe()
+        left = len(self.manager.rooms())
+        closed = self.sessions.close_all(CLOSE_GOING_AWAY, DRAIN_REASON)
+        log.warning("drained: %d of %d rooms still open; %d sockets closed (1001 %s)", left, rooms, closed, DRAIN_REASON)
+        await asyncio.sleep(0.2)  # let the close frames go out before the server stops
 
     def _streams(self) -> int:
         """Media tracks published in this process's rooms (a cluster node's load)."""

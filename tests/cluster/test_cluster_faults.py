@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Iterator
 
@@ -12,13 +13,14 @@ import pytest
 from fishjam.events import ServerMessageRoomCrashed
 from shoal.cluster.node import NODE_TTL_S
 from shoal.protocol.pb import server_pb
+from shoal.server import DRAIN_REASON
 from shoal.testing import ToneSource, WebRTCPeer
 from tests.cluster.conftest import Cluster, start_nodes
 from tests.compat.webhook_receiver import webhook_receiver
 from tests.support.agent_client import RawAgent
 from tests.support.notify import collecting, wait_for
 from tests.support.redis import RedisProcess
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, start_server
 
 CRASH_BOUND_S = 10.0
 """docs/cluster.md: a dead node's rooms are reported within this bound."""
@@ -143,3 +145,59 @@ async def test_redis_down_refuses_new_rooms_with_503_keeps_media_and_recovers(
             await asyncio.sleep(0.2)
     assert agent.closed is None
     await agent.close()
+
+
+async def test_sigterm_drains_a_node_rooms_finish_and_no_new_room_lands_there(cluster: Cluster) -> None:
+    patient = start_server(
+        ["--redis", cluster.redis.url, "--node-id", "node-3", "--drain-timeout", "30"], token=cluster.nodes[0].token
+    )
+    cluster.nodes.append(patient)
+    room_id = room_on(cluster, 3)
+    with cluster.client(3) as client:
+        data = client.post(f"/room/{room_id}/peer", json={"type": "agent"}).json()["data"]
+    agent = RawAgent(cluster.nodes[0], data["peer"]["id"], data["token"])
+    await agent.connect()  # relayed from node 0 to node 3
+
+    patient.process.send_signal(signal.SIGTERM)
+    await asyncio.sleep(0.5)
+    placed = [create_via(cluster, 3) for _ in range(6)]
+    assert all(cluster.owner(room) != 3 for room in placed), "a draining node took a new room"
+    with cluster.client(0) as client:
+        assert client.get(f"/room/{room_id}").status_code == 200  # its room goes on
+    assert agent.closed is None and patient.process.poll() is None
+
+    with cluster.client(1) as client:  # the room finishes: the node stops long before its 30 s
+        assert client.delete(f"/room/{room_id}").status_code == 204
+    started = time.monotonic()
+    code = await asyncio.to_thread(patient.process.wait, 15)
+    assert code == 0, patient.log_text()[-2000:]
+    assert time.monotonic() - started < 10
+    assert "drained: 0 of 1 rooms still open" in patient.log_text()
+
+
+async def test_a_drain_timeout_closes_the_rooms_sockets_going_away_and_reports_the_rooms(cluster: Cluster) -> None:
+    room_id = room_on(cluster, 2)
+    with cluster.client(2) as client:
+        direct_data = client.post(f"/room/{room_id}/peer", json={"type": "agent"}).json()["data"]
+        relayed_data = client.post(f"/room/{room_id}/peer", json={"type": "agent"}).json()["data"]
+    direct = RawAgent(cluster.nodes[2], direct_data["peer"]["id"], direct_data["token"])
+    relayed = RawAgent(cluster.nodes[1], relayed_data["peer"]["id"], relayed_data["token"])
+    await direct.connect()
+    await relayed.connect()
+    async with collecting(cluster.nodes[0]) as notes:
+        cluster.nodes[2].process.send_signal(signal.SIGTERM)  # its drain timeout is 1 s
+        for agent in (direct, relayed):
+            code, reason = await agent.wait_closed(timeout=10)
+            assert (code, reason) == (1001, DRAIN_REASON)
+        await wait_for(notes, lambda n: isinstance(n, ServerMessageRoomCrashed) and n.room_id == room_id, 5)
+    assert await asyncio.to_thread(cluster.nodes[2].process.wait, 15) == 0
+    with cluster.client(0) as client:
+        assert client.get(f"/room/{room_id}").status_code == 404
+
+
+def create_via(cluster: Cluster, node: int) -> str:
+    with cluster.client(node) as client:
+        response = client.post("/room", json={})
+        assert response.status_code == 201, response.text
+        room_id: str = response.json()["data"]["room"]["id"]
+        return room_id

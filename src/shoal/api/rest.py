@@ -13,7 +13,7 @@ from shoal.api.serialize import peer_json, room_json
 from shoal.api.webhook_url import check_webhook_url
 from shoal.domain.manager import PeerSpec
 from shoal.domain.model import PeerType, RoomConfig, RoomType, SubscribeMode, VideoCodec
-from shoal.errors import InvalidRequest, NotFound, NotImplementedYet, ShoalError
+from shoal.errors import InvalidRequest, NotFound, NotImplementedYet, ShoalError, Unavailable
 from shoal.protocol.limits import check_metadata
 from shoal.server import Shoal
 
@@ -75,6 +75,8 @@ async def validate() -> Response:
 async def create_room(request: Request, config: Annotated[m.RoomConfigIn | None, Body()] = None) -> dict[str, Any]:
     config = config or m.RoomConfigIn()
     shoal = shoal_of(request)
+    if shoal.draining:
+        raise Unavailable("this shoal node is shutting down and takes no new rooms; retry on another node")
     if config.webhookUrl is not None:
         refusal = check_webhook_url(config.webhookUrl)
         if refusal is not None:

@@ -95,6 +95,16 @@ class ClusterNode:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await asyncio.gather(*self._background, return_exceptions=True)
+        left = self._manager.rooms()
+        if left:
+            log.warning("cluster: node %s stops with %d rooms open; reporting them as crashed", self.id, len(left))
+        for room in left:
+            frame = room_crashed(room.id)
+            self._deliver(frame)
+            self.notifications.publish(frame)
+            if room.config.webhook_url:
+                self._send_webhook(room.config.webhook_url, room.config.batch_webhook_notifications, frame)
+        await self.notifications.flush(2.0)
         try:
             await self.store.deregister(self.id)
             await self.store.forget_node(self.id)
@@ -102,6 +112,11 @@ class ClusterNode:
             log.warning("cluster: could not deregister node %s (%s); it expires in %.0f s", self.id, exc, NODE_TTL_S)
         await self.notifications.close()
         await self.store.close()
+
+    async def drain(self) -> None:
+        """Take no new rooms: the registry says so at once, not at the next heartbeat."""
+        self.draining = True
+        await self._beat()
 
     async def _heartbeats(self) -> None:
         while True:

@@ -42,6 +42,7 @@ class ClusterNotifications:
         self.published = 0
         self.received = 0
         self._listening = asyncio.Event()
+        self._sending = False
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -59,6 +60,15 @@ class ClusterNotifications:
         await self._redis.aclose()
         await self._listen_redis.aclose()
 
+    async def flush(self, timeout_s: float) -> None:
+        """Wait until the queued notifications are published (a node stopping), at most ``timeout_s``."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not self._queue.empty() or self._sending:  # noqa: ASYNC110 - a bounded wait at shutdown only
+            if asyncio.get_running_loop().time() > deadline:
+                log.warning("cluster: %d notifications not sent to other nodes before stopping", self._queue.qsize())
+                return
+            await asyncio.sleep(0.02)
+
     def publish(self, frame: bytes) -> None:
         """Queue one of this node's notifications for the other nodes (never blocks)."""
         try:
@@ -71,10 +81,12 @@ class ClusterNotifications:
     async def _publish_loop(self) -> None:
         while True:
             message = await self._queue.get()
+            self._sending = True
             while True:
                 try:
                     await self._redis.publish(CHANNEL, message)
                     self.published += 1
+                    self._sending = False
                     break
                 except (RedisError, OSError) as exc:
                     log.debug("cluster: publishing a notification failed (%s); retrying", exc)

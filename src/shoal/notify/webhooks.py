@@ -210,7 +210,14 @@ class WebhookDispatcher:
         self.failed += 1
         note(f"gave up {problem[:40]}", f"webhook {clip(url, 200)}: notification not delivered ({clip(problem, 200)}); giving up")
 
-    async def close(self) -> None:
+    def _pending(self) -> bool:
+        return any(not target.queue.empty() for target in self._targets.values())
+
+    async def close(self, flush_s: float = 2.0) -> None:
+        """Stop every worker, after giving queued notifications up to ``flush_s`` to go out."""
+        deadline = time.monotonic() + flush_s
+        while self._pending() and time.monotonic() < deadline:  # noqa: ASYNC110 - a bounded wait at shutdown only
+            await asyncio.sleep(0.02)
         for target in self._targets.values():
             target.task.cancel()
         await asyncio.gather(*(t.task for t in self._targets.values()), return_exceptions=True)

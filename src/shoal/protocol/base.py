@@ -9,6 +9,7 @@ from google.protobuf.message import DecodeError, Message
 
 # WebSocket close codes used by the server.
 CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001  # the server is shutting down (a draining node)
 CLOSE_UNSUPPORTED_DATA = 1003  # text frame where binary protobuf is required
 CLOSE_INVALID_DATA = 1007  # bytes that are not the expected protobuf message
 CLOSE_POLICY = 1008  # auth failures and requests the server refuses

@@ -14,6 +14,21 @@ from shoal.signaling.session import SocketSession
 class SessionRegistry:
     def __init__(self) -> None:
         self._sessions: dict[str, SocketSession] = {}
+        self._others: set[SocketSession] = set()
+        """Sessions without a peer (notifier sockets), closed only by ``close_all``."""
+
+    def watch(self, session: SocketSession) -> None:
+        self._others.add(session)
+
+    def unwatch(self, session: SocketSession) -> None:
+        self._others.discard(session)
+
+    def close_all(self, code: int, reason: str) -> int:
+        """Ask every open session to close (a draining node); returns how many were asked."""
+        sessions = [*self._sessions.values(), *self._others]
+        for session in sessions:
+            session.request_close(code, reason)
+        return len(sessions)
 
     def register(self, peer_id: str, session: SocketSession) -> None:
         previous = self._sessions.get(peer_id)

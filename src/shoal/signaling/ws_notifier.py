@@ -44,8 +44,10 @@ async def serve_notifier(ws: WebSocket, shoal: Shoal) -> None:
             shoal.notifiers.subscribe(outbox)
         return None
 
+    shoal.sessions.watch(session)
     try:
         await session.run(handle)
     finally:
+        shoal.sessions.unwatch(session)
         shoal.notifiers.unsubscribe(outbox)
         log.info("notifier disconnected")
