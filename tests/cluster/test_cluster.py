@@ -156,3 +156,7 @@ async def test_a_notifier_on_any_node_sees_every_notification_of_a_room_in_order
         assert expected in reference, reference
     for index, received in enumerate((at0, at1, at2)):
         assert of_room(received) == reference, f"node {index} (owner {owner})"
+    with cluster.client(owner) as client:
+        stats = client.get("/limits/stats").json()["cluster"]
+    assert stats["node_id"] == f"node-{owner}" and stats["redis_available"] is True
+    assert stats["notifications"]["published"] >= len(reference) and stats["notifications"]["dropped"] == 0

@@ -62,6 +62,7 @@ async def limits_stats(request: Request) -> dict[str, Any]:
         "purged_rooms": shoal.manager.purged_rooms,
         "webhooks": shoal.webhooks.stats(),
         "playout": {**shoal.playout_budget.stats(), **shoal.clock.stats()},
+        "cluster": shoal.cluster.stats() if shoal.cluster is not None else None,
     }
 
 

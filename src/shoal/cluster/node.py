@@ -168,6 +168,20 @@ class ClusterNode:
                 url, batched = hooks[room_id]
                 self._send_webhook(url, batched, frame)
 
+    def stats(self) -> dict[str, object]:
+        """This node's view of the cluster (``GET /limits/stats`` ``cluster``)."""
+        return {
+            "node_id": self.id,
+            "redis_available": self.available,
+            "draining": self.draining,
+            "reaped_nodes": self.reaped_nodes,
+            "notifications": {
+                "published": self.notifications.published,
+                "received": self.notifications.received,
+                "dropped": self.notifications.dropped,
+            },
+        }
+
     def info(self) -> NodeInfo:
         now, cpu = time.monotonic(), _process_cpu()
         then, cpu_then = self._cpu_mark
