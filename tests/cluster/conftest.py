@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -22,8 +23,16 @@ class Cluster:
         node = self.nodes[index]
         return httpx.Client(base_url=node.url, headers={"authorization": f"Bearer {node.token}"}, timeout=15)
 
+    def create_room(self, via: int, **config: object) -> str:
+        """A room created through node ``via`` (placed wherever placement puts it)."""
+        with self.client(via) as client:
+            response = client.post("/room", json=config)
+            assert response.status_code == 201, response.text
+            room_id: str = response.json()["data"]["room"]["id"]
+            return room_id
+
     def owner(self, room_id: str) -> int:
-        """Index of the node that holds the room, from its own ``GET /limits/stats``-free view: the directory."""
+        """Index of the node that holds the room, read from the directory in Redis."""
         owner_id = self.redis.client().get(f"shoal:room:{room_id}")
         assert owner_id is not None, f"room {room_id} is not in the directory"
         return [f"node-{index}" for index in range(len(self.nodes))].index(owner_id)
@@ -45,16 +54,23 @@ def start_nodes(redis: RedisProcess, count: int, *extra: str, token: str | None 
     return nodes
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    """Three nodes and their Redis, for the tests of one module."""
+@contextmanager
+def running_cluster(count: int = 3) -> Iterator[Cluster]:
+    """A fresh Redis and ``count`` nodes, all stopped afterwards (nodes a test added too)."""
     redis = RedisProcess()
     redis.start()
     nodes: list[ServerProcess] = []
     try:
-        nodes = start_nodes(redis, 3)
+        nodes = start_nodes(redis, count)
         yield Cluster(redis, nodes)
     finally:
         for node in nodes:
             node.stop()
         redis.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    """Three nodes and their Redis, for the tests of one module."""
+    with running_cluster() as nodes:
+        yield nodes

@@ -17,14 +17,6 @@ from tests.support.notify import collecting, wait_for
 from tests.support.peers import SETTLE_S, heard, spectrum_of
 
 
-def create_room(cluster: Cluster, via: int) -> str:
-    with cluster.client(via) as client:
-        response = client.post("/room", json={})
-        assert response.status_code == 201, response.text
-        room_id: str = response.json()["data"]["room"]["id"]
-        return room_id
-
-
 def add_peer(cluster: Cluster, via: int, room_id: str, kind: str) -> dict:
     body = {"type": kind, "options": {"output": {"audioSampleRate": 16000}} if kind == "agent" else {}}
     with cluster.client(via) as client:
@@ -35,7 +27,7 @@ def add_peer(cluster: Cluster, via: int, room_id: str, kind: str) -> dict:
 
 
 def test_rooms_spread_over_the_nodes_and_every_node_answers_for_each(cluster: Cluster) -> None:
-    rooms = [create_room(cluster, via=0) for _ in range(21)]
+    rooms = [cluster.create_room(0) for _ in range(21)]
     owners = Counter(cluster.owner(room_id) for room_id in rooms)
     assert set(owners) == {0, 1, 2} and min(owners.values()) >= 3, f"rooms per node: {dict(owners)}"
 
@@ -63,7 +55,7 @@ def test_rooms_spread_over_the_nodes_and_every_node_answers_for_each(cluster: Cl
 
 
 def test_peer_websocket_url_names_the_owner_node(cluster: Cluster) -> None:
-    room_id = create_room(cluster, via=1)
+    room_id = cluster.create_room(1)
     owner = cluster.owner(room_id)
     for via in range(3):
         data = add_peer(cluster, via, room_id, "webrtc")
@@ -74,7 +66,7 @@ def test_peer_websocket_url_names_the_owner_node(cluster: Cluster) -> None:
 async def test_an_agent_on_another_node_hears_the_peer_and_the_peer_hears_it(
     cluster: Cluster, peers: list[WebRTCPeer]
 ) -> None:
-    room_id = create_room(cluster, via=0)
+    room_id = cluster.create_room(0)
     owner = cluster.owner(room_id)
     elsewhere = (owner + 1) % 3
     agent_data = add_peer(cluster, 0, room_id, "agent")
@@ -102,7 +94,7 @@ async def test_an_agent_on_another_node_hears_the_peer_and_the_peer_hears_it(
 
 
 async def test_a_token_refreshed_on_one_node_fails_on_every_node(cluster: Cluster) -> None:
-    room_id = create_room(cluster, via=2)
+    room_id = cluster.create_room(2)
     data = add_peer(cluster, 2, room_id, "agent")
     peer_id, old_token = data["peer"]["id"], data["token"]
     with cluster.client(1) as client:
@@ -134,7 +126,7 @@ def test_an_unknown_room_is_404_on_every_node(cluster: Cluster, path: str) -> No
 
 async def test_a_notifier_on_any_node_sees_every_notification_of_a_room_in_order(cluster: Cluster) -> None:
     async with collecting(cluster.nodes[0]) as at0, collecting(cluster.nodes[1]) as at1, collecting(cluster.nodes[2]) as at2:
-        room_id = create_room(cluster, via=1)
+        room_id = cluster.create_room(1)
         owner = cluster.owner(room_id)
         data = add_peer(cluster, (owner + 1) % 3, room_id, "agent")
         agent = RawAgent(cluster.nodes[(owner + 2) % 3], data["peer"]["id"], data["token"])

@@ -15,12 +15,11 @@ from shoal.cluster.node import NODE_TTL_S
 from shoal.protocol.pb import server_pb
 from shoal.server import DRAIN_REASON
 from shoal.testing import ToneSource, WebRTCPeer
-from tests.cluster.conftest import Cluster, start_nodes
+from tests.cluster.conftest import Cluster, running_cluster
 from tests.compat.webhook_receiver import webhook_receiver
 from tests.support.agent_client import RawAgent
 from tests.support.notify import collecting, wait_for
-from tests.support.redis import RedisProcess
-from tests.support.server import ServerProcess, start_server
+from tests.support.server import start_server
 
 CRASH_BOUND_S = 10.0
 """docs/cluster.md: a dead node's rooms are reported within this bound."""
@@ -29,27 +28,16 @@ CRASH_BOUND_S = 10.0
 @pytest.fixture
 def cluster() -> Iterator[Cluster]:
     """A fresh Redis and three nodes per test: these tests break them."""
-    redis = RedisProcess()
-    redis.start()
-    nodes: list[ServerProcess] = []
-    try:
-        nodes = start_nodes(redis, 3)
-        yield Cluster(redis, nodes)
-    finally:
-        for node in nodes:
-            node.stop()
-        redis.stop()
+    with running_cluster() as nodes:
+        yield nodes
 
 
 def room_on(cluster: Cluster, node: int, **config: object) -> str:
     """A room placed on ``node``: create through it until placement puts one there."""
-    with cluster.client(node) as client:
-        for _ in range(30):
-            response = client.post("/room", json=config)
-            assert response.status_code == 201, response.text
-            room_id: str = response.json()["data"]["room"]["id"]
-            if cluster.owner(room_id) == node:
-                return room_id
+    for _ in range(30):
+        room_id = cluster.create_room(node, **config)
+        if cluster.owner(room_id) == node:
+            return room_id
     raise AssertionError(f"placement never chose node {node}")
 
 
@@ -160,7 +148,7 @@ async def test_sigterm_drains_a_node_rooms_finish_and_no_new_room_lands_there(cl
 
     patient.process.send_signal(signal.SIGTERM)
     await asyncio.sleep(0.5)
-    placed = [create_via(cluster, 3) for _ in range(6)]
+    placed = [cluster.create_room(3) for _ in range(6)]
     assert all(cluster.owner(room) != 3 for room in placed), "a draining node took a new room"
     with cluster.client(0) as client:
         assert client.get(f"/room/{room_id}").status_code == 200  # its room goes on
@@ -194,10 +182,3 @@ async def test_a_drain_timeout_closes_the_rooms_sockets_going_away_and_reports_t
     with cluster.client(0) as client:
         assert client.get(f"/room/{room_id}").status_code == 404
 
-
-def create_via(cluster: Cluster, node: int) -> str:
-    with cluster.client(node) as client:
-        response = client.post("/room", json={})
-        assert response.status_code == 201, response.text
-        room_id: str = response.json()["data"]["room"]["id"]
-        return room_id
