@@ -25,7 +25,7 @@ class ShoalConfig:
     """Base URL clients reach this server at (for ``peer_websocket_url``); default from host/port."""
     redis_url: str | None = None
     """Cluster mode (``shoal.cluster``): the Redis the nodes share; None runs one standalone process."""
-    node_id: str = field(default_factory=lambda: new_node_id())
+    node_id: str = field(default_factory=new_node_id)
     """This node's name in the cluster (logs, registry, ``x-shoal-hop``)."""
     internal_url: str | None = None
     """Base URL other nodes reach this one at; default ``base_url``."""

@@ -32,6 +32,7 @@ class DrainingServer(uvicorn.Server):
         super().__init__(config)
         self._shoal = shoal
         self._drain_requested = False
+        self._drain: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def serve(self, sockets: Any = None) -> None:
@@ -53,8 +54,6 @@ class DrainingServer(uvicorn.Server):
                 self.should_exit = True
 
         self._drain = asyncio.get_running_loop().create_task(drain_then_stop(), name="drain")
-
-    _drain: asyncio.Task[None] | None = None
 
 
 def run_workers(count: int, port: int, node_id: str, argv: list[str]) -> int:

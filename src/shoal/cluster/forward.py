@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shoal.cluster import HOP_HEADER
 from shoal.cluster.node import ClusterNode
 from shoal.cluster.placement import NodeInfo
 from shoal.domain.manager import RoomManager
@@ -32,7 +33,7 @@ from shoal.errors import ShoalError
 
 log = logging.getLogger(__name__)
 
-HOP_HEADER = b"x-shoal-hop"
+_HOP = HOP_HEADER.encode()
 FORWARD_TIMEOUT_S = 10.0
 _ROOM_PATH = re.compile(r"^/room/([^/]+)(?:/|$)")
 _FORWARDED_HEADERS = {b"authorization", b"content-type", b"accept"}
@@ -49,7 +50,7 @@ class ClusterRouting:
         await self._http.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or any(name == HOP_HEADER for name, _ in scope["headers"]):
+        if scope["type"] != "http" or any(name == _HOP for name, _ in scope["headers"]):
             await self._app(scope, receive, send)
             return
         path, method = scope["path"], scope["method"]
@@ -104,7 +105,7 @@ class ClusterRouting:
 
     async def _request(self, target: NodeInfo, method: str, path: str, scope: Scope, body: bytes) -> httpx.Response:
         headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"] if name in _FORWARDED_HEADERS]
-        headers.append((HOP_HEADER.decode(), self._node.id))
+        headers.append((HOP_HEADER, self._node.id))
         query = scope.get("query_string", b"").decode("latin-1")
         url = f"{target.internal_url}{path}" + (f"?{query}" if query else "")
         return await self._http.request(method, url, headers=headers, content=body)

@@ -106,7 +106,6 @@ class ClusterNode:
                 self._send_webhook(room.config.webhook_url, room.config.batch_webhook_notifications, frame)
         await self.notifications.flush(2.0)
         try:
-            await self.store.deregister(self.id)
             await self.store.forget_node(self.id)
         except (RedisError, OSError) as exc:
             log.warning("cluster: could not deregister node %s (%s); it expires in %.0f s", self.id, exc, NODE_TTL_S)
@@ -152,8 +151,6 @@ class ClusterNode:
 
     async def _report_dead(self, dead_id: str) -> None:
         """A node's heartbeat expired: its rooms leave the directory and ``RoomCrashed`` goes out for each."""
-        owned = await self.store.rooms_of(dead_id)
-        hooks = await self.store.room_webhooks(owned)
         rooms = await self.store.forget_node(dead_id)
         self.reaped_nodes += 1
         log.error(
@@ -164,9 +161,9 @@ class ClusterNode:
             frame = room_crashed(room_id)
             self._deliver(frame)
             self.notifications.publish(frame)
-            if room_id in hooks:
-                url, batched = hooks[room_id]
-                self._send_webhook(url, batched, frame)
+            hook = rooms[room_id]
+            if hook is not None:
+                self._send_webhook(hook[0], hook[1], frame)
 
     def stats(self) -> dict[str, object]:
         """This node's view of the cluster (``GET /limits/stats`` ``cluster``)."""

@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
+from shoal.cluster import HOP_HEADER
 from shoal.cluster.node import ClusterNode
 from shoal.errors import ShoalError
 from shoal.protocol.base import CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_TRY_AGAIN_LATER
@@ -26,7 +27,6 @@ from shoal.signaling.session import Frame, close_socket, receive_frame
 
 log = logging.getLogger(__name__)
 
-HOP_HEADER = "x-shoal-hop"
 CONNECT_TIMEOUT_S = 5.0
 _UNSENDABLE_CODES = {1005, 1006, 1015}
 """Close codes that describe a connection rather than being sent; the client gets 1011."""

@@ -56,12 +56,6 @@ class ClusterStore:
         """One more room on the node now, before its next heartbeat says so."""
         await self._redis.hincrby(f"{PREFIX}node:{node_id}", "rooms", 1)
 
-    async def deregister(self, node_id: str) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(f"{PREFIX}node:{node_id}")
-            pipe.srem(f"{PREFIX}nodes", node_id)
-            await pipe.execute()
-
     async def nodes(self) -> tuple[list[NodeInfo], list[str]]:
         """The live nodes, and the ids of registered nodes whose heartbeat has expired."""
         ids = sorted(_texts(await self._redis.smembers(f"{PREFIX}nodes")))
@@ -154,21 +148,23 @@ class ClusterStore:
         route = json.loads(raw)
         return TokenRoute(route["room"], route["peer"], route["node"])
 
-    async def forget_node(self, node_id: str) -> list[str]:
-        """Remove a node's rooms and registration; returns the rooms it owned.
+    async def forget_node(self, node_id: str) -> dict[str, tuple[str, bool] | None]:
+        """Remove a node's registration and rooms; returns each room it owned with its webhook.
 
         Its tokens stay until they are reused or revoked: they route to a node that is not
         live, and a socket with one is refused as an invalid token.
         """
         rooms = await self.rooms_of(node_id)
+        hooks = await self.room_webhooks(rooms)
         async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(f"{PREFIX}node:{node_id}")
             for room_id in rooms:
                 pipe.delete(f"{PREFIX}room:{room_id}")
                 pipe.delete(f"{PREFIX}room-webhook:{room_id}")
             pipe.delete(f"{PREFIX}node-rooms:{node_id}")
             pipe.srem(f"{PREFIX}nodes", node_id)
             await pipe.execute()
-        return rooms
+        return {room_id: hooks.get(room_id) for room_id in rooms}
 
 
 def _text(value: bytes | str | None) -> str | None:
