@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.support.redis import RedisProcess
+from shoal.testing.redis import RedisProcess
 from tests.support.server import ServerProcess, start_server
 
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from shoal.testing import free_port
-from tests.support.redis import RedisProcess
+from shoal.testing.redis import RedisProcess
 
 REPO = Path(__file__).resolve().parents[2]
 

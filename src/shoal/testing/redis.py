@@ -1,4 +1,4 @@
-"""A real ``redis-server`` for the cluster tests: on a free loopback port, no persistence."""
+"""A real ``redis-server`` for cluster tests and benchmarks: on a free loopback port, no persistence."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import redis
 
-from shoal.testing import free_port
+from shoal.testing.server import free_port
 
 
 @dataclass
@@ -30,7 +30,8 @@ class RedisProcess:
     def start(self) -> None:
         """Start (or restart, on the same port, empty) and wait until it answers PING."""
         binary = shutil.which("redis-server")
-        assert binary, "redis-server is not installed (scripts/test.sh installs the Debian package)"
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (scripts/test.sh and scripts/cluster.sh install the Debian package)")
         with self.log_path.open("ab") as out:
             self.process = subprocess.Popen(
                 [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
