@@ -283,18 +283,27 @@ def received_report(tracks: dict[str, ReceivedTrack]) -> dict[str, Any]:
 
 
 async def agents_role(url: str, token: str, n: int) -> None:
+    import httpx
+
     from fishjam import AgentOptions, FishjamClient
     from fishjam.api._options import AgentOutputOptions
 
     client = FishjamClient(url, token)
     agents = []
     peer_tokens: list[str] = []
-    for _ in range(n):
-        room = await asyncio.to_thread(client.create_room)
-        options = AgentOptions(output=AgentOutputOptions(audio_sample_rate=AGENT_RATE))
-        agents.append(await asyncio.to_thread(client.create_agent, room.id, options))
-        _, peer_token = await asyncio.to_thread(client.create_peer, room.id)
-        peer_tokens.append(peer_token)
+    peer_urls: list[str] = []
+    async with httpx.AsyncClient(base_url=url, headers={"authorization": f"Bearer {token}"}, timeout=30) as rest:
+        for _ in range(n):
+            room = await asyncio.to_thread(client.create_room)
+            options = AgentOptions(output=AgentOutputOptions(audio_sample_rate=AGENT_RATE))
+            agents.append(await asyncio.to_thread(client.create_agent, room.id, options))
+            # The participant joins where peer_websocket_url says (the room's owner in a cluster),
+            # as a browser given that URL would; the SDK's agent connects to the same node.
+            response = await rest.post(f"/room/{room.id}/peer", json={"type": "webrtc", "options": {}})
+            response.raise_for_status()
+            data = response.json()["data"]
+            peer_tokens.append(data["token"])
+            peer_urls.append(data["peer_websocket_url"].removesuffix("/socket/peer/websocket"))
 
     window = Window()
     tracks: dict[str, ReceivedTrack] = {}
@@ -317,7 +326,7 @@ async def agents_role(url: str, token: str, n: int) -> None:
     listeners = [asyncio.create_task(listen(agent)) for agent in agents]
     for _ in agents:
         await asyncio.wait_for(connected.acquire(), 30)
-    emit("ready", tokens=peer_tokens)
+    emit("ready", tokens=peer_tokens, ws_urls=peer_urls)
     reader = await stdin_reader()
     await serve_commands(reader, window, lambda: {"tracks": sum(1 for t in tracks.values() if t.total)})
     emit("result", **received_report(tracks))
@@ -381,11 +390,11 @@ async def generator_role() -> None:
 
         return hook
 
-    async def start_peer(index: int, token: str) -> None:
+    async def start_peer(index: int, token: str, ws_url: str) -> None:
         async with gate:
             try:
                 peer = await WebRTCPeer.join(
-                    config["ws_url"], token, metadata={"name": f"load-{index}"}, send_stats=False,
+                    ws_url, token, metadata={"name": f"load-{index}"}, send_stats=False,
                     max_recording_s=0, timeout=60,
                 )
             except Exception as exc:
@@ -401,7 +410,9 @@ async def generator_role() -> None:
                 return
             sent[track_id] = record
 
-    await asyncio.gather(*(start_peer(i, token) for i, token in enumerate(config["tokens"])))
+    await asyncio.gather(
+        *(start_peer(i, token, url) for i, (token, url) in enumerate(zip(config["tokens"], config["ws_urls"], strict=True)))
+    )
     emit("ready", tracks=len(sent), errors=errors[:5], failed=len(errors))
     await serve_commands(reader, window, lambda: {}, go)
     emit(
@@ -668,6 +679,7 @@ class Result:
     health_ms: list[float] = field(default_factory=list)  # GET /health round trips during the window
     paused_dropped: int = -1  # SRTP datagrams dropped on receipt because their sender was paused (overload), in the window
     paused_peers: int = -1  # senders paused at the end of the window
+    server_cores: dict[str, float] = field(default_factory=dict)  # CPU of each server-side process, cores
     notes: list[str] = field(default_factory=list)
 
     def pct(self, q: float) -> float:
@@ -699,6 +711,52 @@ def match_bursts(
         if t0 <= times[k] < t1:
             latencies.append(at - times[k])
     return latencies, sum(1 for at, _ in bursts if t0 <= at < t1), spurious
+
+
+@dataclass
+class Deployment:
+    """The shoal processes a run measures: one server, or the nodes of a cluster and its Redis."""
+
+    servers: list[Any]  # shoal.testing.ServerProcess; the first is where rooms are created
+    helpers: dict[str, int] = field(default_factory=dict)  # other server-side processes (Redis), by name
+    on_stop: Callable[[], None] | None = None
+
+    @property
+    def entry(self) -> Any:
+        return self.servers[0]
+
+    def pids(self) -> dict[str, int]:
+        """Every server-side process, named ``server…`` (their CPU is the server's CPU)."""
+        names = {f"server{i}" if len(self.servers) > 1 else "server": s.process.pid for i, s in enumerate(self.servers)}
+        return names | {f"server-{name}": pid for name, pid in self.helpers.items()}
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+            if KEEP_LOGS_ON:
+                KEEP_LOGS.append(server.log_path)
+            else:
+                server.log_path.unlink(missing_ok=True)
+        if self.on_stop is not None:
+            self.on_stop()
+
+
+def start_single_server() -> Deployment:
+    from shoal.testing import start_server
+
+    return Deployment([start_server(shoal_args())])
+
+
+START_SHOAL: Callable[[], Deployment] = start_single_server
+"""How ``run`` starts shoal; ``benchmarks/cluster.py`` replaces it with a cluster of nodes."""
+
+
+async def deployment_shed(deployment: Deployment) -> tuple[int, int, int, int]:
+    """``server_shed`` summed over the deployment's shoal processes."""
+    counts = await asyncio.gather(*(server_shed(server) for server in deployment.servers))
+    return (
+        sum(c[0] for c in counts), sum(c[1] for c in counts), sum(c[2] for c in counts), sum(c[3] for c in counts)
+    )
 
 
 async def server_shed(server: Any) -> tuple[int, int, int, int]:
@@ -744,29 +802,33 @@ def snapshot(pids: dict[str, int]) -> dict[str, float]:
 
 
 async def run(mode: str, n: int, seconds: float, warmup: float) -> Result:
-    from shoal.testing import ServerProcess, start_server
     from shoal.testing.server import free_port
 
     result = Result(mode, n)
     started = time.monotonic()
-    server: ServerProcess | None = None
+    deployment: Deployment | None = None
     children: list[Child] = []
     try:
         if mode == "shoal":
-            server = await asyncio.to_thread(start_server, shoal_args())
-            receiver = await Child.start("agents", "agents", "--url", server.url, "--token", server.token, "--n", str(n))
+            deployment = await asyncio.to_thread(START_SHOAL)
+            entry = deployment.entry
+            receiver = await Child.start("agents", "agents", "--url", entry.url, "--token", entry.token, "--n", str(n))
             children.append(receiver)
-            tokens: list[str] = (await receiver.expect("ready", 60 + n))["tokens"]
-            server_pid, ws_url = server.process.pid, server.ws_url
+            ready = await receiver.expect("ready", 60 + n)
+            tokens: list[str] = ready["tokens"]
+            ws_urls: list[str] = ready["ws_urls"]
+            server_pids = deployment.pids()
         else:
             port = free_port()
             receiver = await Child.start("baseline", "baseline", "--port", str(port))
             children.append(receiver)
             await receiver.expect("ready", 30)
             tokens = [f"baseline-{i}" for i in range(n)]
-            server_pid, ws_url = receiver.pid, f"ws://127.0.0.1:{port}"
+            ws_urls = [f"ws://127.0.0.1:{port}"] * n
+            server_pids = {"server": receiver.pid}
         if PIN is not None:
-            pin_process(server_pid, PIN[0])
+            for pid in server_pids.values():
+                pin_process(pid, PIN[0])
 
         generators: list[Child] = []
         count = math.ceil(n / PEERS_PER_GENERATOR)
@@ -774,7 +836,7 @@ async def run(mode: str, n: int, seconds: float, warmup: float) -> Result:
             child = await Child.start(f"peers{g}", "peers")
             children.append(child)
             generators.append(child)
-            await child.send(cmd="start", ws_url=ws_url, tokens=tokens[g::count])
+            await child.send(cmd="start", ws_urls=ws_urls[g::count], tokens=tokens[g::count])
         readies = await asyncio.gather(*(g.expect("ready", 60 + 3 * n) for g in generators))
         result.streams = sum(r["tracks"] for r in readies)
         failed = sum(r["failed"] for r in readies)
@@ -799,18 +861,19 @@ async def run(mode: str, n: int, seconds: float, warmup: float) -> Result:
         t1 = t0 + seconds
         for child in children:
             await child.send(cmd="window", t0=t0, t1=t1)
-        pids = {"server": server_pid, "orchestrator": os.getpid(), **{g.name: g.pid for g in generators}}
+        pids = {**server_pids, "orchestrator": os.getpid(), **{g.name: g.pid for g in generators}}
         if mode == "shoal":
             pids["agents"] = receiver.pid
         await asyncio.sleep(max(0.0, t0 - time.monotonic()))
-        shed_before = await server_shed(server) if server is not None else (-1, -1, -1, -1)
+        shed_before = await deployment_shed(deployment) if deployment is not None else (-1, -1, -1, -1)
         before = snapshot(pids)
-        probe = asyncio.create_task(probe_health(server.url if server is not None else None, t1, result.health_ms))
+        health_url = deployment.entry.url if deployment is not None else None
+        probe = asyncio.create_task(probe_health(health_url, t1, result.health_ms))
         await asyncio.sleep(max(0.0, t1 - time.monotonic()))
         after = snapshot(pids)
         await probe
-        if server is not None:
-            shed_after = await server_shed(server)
+        if deployment is not None:
+            shed_after = await deployment_shed(deployment)
             result.shed, result.stale = shed_after[0] - shed_before[0], shed_after[1] - shed_before[1]
             result.paused_dropped, result.paused_peers = shed_after[2] - shed_before[2], shed_after[3]
         await asyncio.sleep(DRAIN_S)
@@ -826,20 +889,18 @@ async def run(mode: str, n: int, seconds: float, warmup: float) -> Result:
             for line in child.warnings()[:3]:
                 result.notes.append(f"{child.name} log: {line[:200]}")
         await asyncio.gather(*(child.close() for child in children), return_exceptions=True)
-        if server is not None:
-            await asyncio.to_thread(server.stop)
-            if KEEP_LOGS_ON:
-                KEEP_LOGS.append(server.log_path)
-            else:
-                server.log_path.unlink(missing_ok=True)
+        if deployment is not None:
+            await asyncio.to_thread(deployment.stop)
 
     wall = after["wall"] - before["wall"]
     busy = {name: (after[name] - before[name]) / wall for name in pids}
+    busy["server"] = sum(busy[name] for name in server_pids)  # a cluster's nodes and Redis together
+    result.server_cores = {name: busy[name] for name in server_pids}
     result.cpu_share = busy["server"] / max(result.streams, 1)
     result.generator_cores = sum(busy[g.name] for g in generators)
     result.agent_cores = busy.get("agents", math.nan)
     result.busy_cores = (after["machine"] - before["machine"]) / wall
-    result.other_cores = result.busy_cores - sum(busy.values())
+    result.other_cores = result.busy_cores - sum(busy[name] for name in pids)
     for report in sent_reports:
         result.max_gap_s = max(result.max_gap_s, report["max_gap"])
         for track_id, sent in report["sent"].items():
