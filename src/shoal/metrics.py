@@ -112,6 +112,11 @@ class ShoalCollector(Collector):
             "shoal_agent_frames_delivered", "20 ms audio frames (TrackData) queued to agents.", tally.agent_frames_delivered
         )
         yield CounterMetricFamily(
+            "shoal_agent_playout_events",
+            "PlayoutEvent messages (shoal's extension) queued to agents that asked for them.",
+            tally.agent_playout_events,
+        )
+        yield CounterMetricFamily(
             "shoal_agent_frames_written_directly",
             "Frames written to agents' sockets at once, in the call that made them (the rest wait for the socket's writer).",
             tally.agent_frames_written_directly,

@@ -48,6 +48,8 @@ class Tally:
     # agents (shoal.endpoints.agent, shoal.media.playout, shoal.signaling.outbox)
     agent_frames_delivered: int = 0
     """20 ms audio frames (``TrackData``) queued to agents' sockets."""
+    agent_playout_events: int = 0
+    """``PlayoutEvent`` messages queued to agents that opted in (``?playout_events=true``)."""
     agent_outbox_dropped: int = 0
     """Frames dropped, oldest first, because an agent read too slowly."""
     agent_frames_written_directly: int = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from urllib.parse import urlsplit
 
@@ -152,3 +153,23 @@ async def test_a_notifier_on_any_node_sees_every_notification_of_a_room_in_order
         stats = client.get("/limits/stats").json()["cluster"]
     assert stats["node_id"] == f"node-{owner}" and stats["redis_available"] is True
     assert stats["notifications"]["published"] >= len(reference) and stats["notifications"]["dropped"] == 0
+
+
+async def test_an_agent_relayed_from_another_node_keeps_its_playout_events_opt_in(cluster: Cluster) -> None:
+    """The query string travels with the relayed socket: the owner grants the events and sends them."""
+    room_id = cluster.create_room(0)
+    elsewhere = (cluster.owner(room_id) + 1) % 3
+    data = add_peer(cluster, 0, room_id, "agent")
+    agent = RawAgent(cluster.nodes[elsewhere], data["peer"]["id"], data["token"])
+    await agent.connect(query="?playout_events=true")
+    granted = A.AgentResponse()
+    granted.ParseFromString(agent.auth_frame)
+    assert granted.authenticated.playout_events
+    track = await agent.add_track()
+    await agent.send_audio(track, tone(440, 0.3, 16000))
+    for _ in range(100):
+        if agent.kinds.count("playout_event") >= 2:
+            break
+        await asyncio.sleep(0.05)
+    assert agent.kinds.count("playout_event") >= 2, agent.kinds
+    await agent.close()

@@ -90,6 +90,8 @@ class RawAgent:
         self.received: dict[str, Received] = {}
         self.images: list[A.AgentResponse.TrackImage] = []
         self.closed: ConnectionClosed | None = None
+        self.kinds: list[str] = []  # the AgentResponse member of every message after Authenticated ("" if none)
+        self.auth_frame = b""
         self._reader: asyncio.Task[None] | None = None
 
     @classmethod
@@ -99,12 +101,13 @@ class RawAgent:
         await agent.connect()
         return agent
 
-    async def connect(self, authenticate: bool = True) -> None:
-        self.ws = await connect(f"{self.server.ws_url}/socket/agent/websocket", max_size=None)
+    async def connect(self, authenticate: bool = True, query: str = "") -> None:
+        self.ws = await connect(f"{self.server.ws_url}/socket/agent/websocket{query}", max_size=None)
         if authenticate:
             await self.send(A.AgentRequest(auth_request=A.AgentRequest.AuthRequest(token=self.token)))
+            self.auth_frame = await self.ws.recv(decode=False)
             first = A.AgentResponse()
-            first.ParseFromString(await self.ws.recv())
+            first.ParseFromString(self.auth_frame)
             assert first.WhichOneof("content") == "authenticated"
             self._reader = asyncio.create_task(self._read())
 
@@ -114,6 +117,7 @@ class RawAgent:
             async for frame in self.ws:
                 message = A.AgentResponse()
                 message.ParseFromString(frame)  # type: ignore[arg-type]
+                self.kinds.append(message.WhichOneof("content") or "")
                 if message.WhichOneof("content") == "track_data":
                     data = message.track_data
                     entry = self.received.setdefault(

@@ -1,4 +1,5 @@
 from fishjam._proto.notifications import shared_pb2 as _shared_pb2
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Mapping as _Mapping
@@ -66,10 +67,12 @@ class AgentRequest(_message.Message):
     def __init__(self, auth_request: _Optional[_Union[AgentRequest.AuthRequest, _Mapping]] = ..., add_track: _Optional[_Union[AgentRequest.AddTrack, _Mapping]] = ..., remove_track: _Optional[_Union[AgentRequest.RemoveTrack, _Mapping]] = ..., track_data: _Optional[_Union[AgentRequest.TrackData, _Mapping]] = ..., interrupt_track: _Optional[_Union[AgentRequest.InterruptTrack, _Mapping]] = ..., capture_image: _Optional[_Union[AgentRequest.CaptureImage, _Mapping]] = ...) -> None: ...
 
 class AgentResponse(_message.Message):
-    __slots__ = ("authenticated", "track_data", "track_image")
+    __slots__ = ("authenticated", "track_data", "track_image", "playout_event")
     class Authenticated(_message.Message):
-        __slots__ = ()
-        def __init__(self) -> None: ...
+        __slots__ = ("playout_events",)
+        PLAYOUT_EVENTS_FIELD_NUMBER: _ClassVar[int]
+        playout_events: bool
+        def __init__(self, playout_events: _Optional[bool] = ...) -> None: ...
     class TrackData(_message.Message):
         __slots__ = ("peer_id", "track", "data")
         PEER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -88,10 +91,39 @@ class AgentResponse(_message.Message):
         content_type: str
         data: bytes
         def __init__(self, track_id: _Optional[str] = ..., content_type: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+    class PlayoutEvent(_message.Message):
+        __slots__ = ("track_id", "kind", "queued_ms", "played_ms", "dropped_ms", "chunks_received")
+        class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+            __slots__ = ()
+            KIND_UNSPECIFIED: _ClassVar[AgentResponse.PlayoutEvent.Kind]
+            KIND_STARTED: _ClassVar[AgentResponse.PlayoutEvent.Kind]
+            KIND_PROGRESS: _ClassVar[AgentResponse.PlayoutEvent.Kind]
+            KIND_FINISHED: _ClassVar[AgentResponse.PlayoutEvent.Kind]
+            KIND_INTERRUPTED: _ClassVar[AgentResponse.PlayoutEvent.Kind]
+        KIND_UNSPECIFIED: AgentResponse.PlayoutEvent.Kind
+        KIND_STARTED: AgentResponse.PlayoutEvent.Kind
+        KIND_PROGRESS: AgentResponse.PlayoutEvent.Kind
+        KIND_FINISHED: AgentResponse.PlayoutEvent.Kind
+        KIND_INTERRUPTED: AgentResponse.PlayoutEvent.Kind
+        TRACK_ID_FIELD_NUMBER: _ClassVar[int]
+        KIND_FIELD_NUMBER: _ClassVar[int]
+        QUEUED_MS_FIELD_NUMBER: _ClassVar[int]
+        PLAYED_MS_FIELD_NUMBER: _ClassVar[int]
+        DROPPED_MS_FIELD_NUMBER: _ClassVar[int]
+        CHUNKS_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+        track_id: str
+        kind: AgentResponse.PlayoutEvent.Kind
+        queued_ms: int
+        played_ms: int
+        dropped_ms: int
+        chunks_received: int
+        def __init__(self, track_id: _Optional[str] = ..., kind: _Optional[_Union[AgentResponse.PlayoutEvent.Kind, str]] = ..., queued_ms: _Optional[int] = ..., played_ms: _Optional[int] = ..., dropped_ms: _Optional[int] = ..., chunks_received: _Optional[int] = ...) -> None: ...
     AUTHENTICATED_FIELD_NUMBER: _ClassVar[int]
     TRACK_DATA_FIELD_NUMBER: _ClassVar[int]
     TRACK_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    PLAYOUT_EVENT_FIELD_NUMBER: _ClassVar[int]
     authenticated: AgentResponse.Authenticated
     track_data: AgentResponse.TrackData
     track_image: AgentResponse.TrackImage
-    def __init__(self, authenticated: _Optional[_Union[AgentResponse.Authenticated, _Mapping]] = ..., track_data: _Optional[_Union[AgentResponse.TrackData, _Mapping]] = ..., track_image: _Optional[_Union[AgentResponse.TrackImage, _Mapping]] = ...) -> None: ...
+    playout_event: AgentResponse.PlayoutEvent
+    def __init__(self, authenticated: _Optional[_Union[AgentResponse.Authenticated, _Mapping]] = ..., track_data: _Optional[_Union[AgentResponse.TrackData, _Mapping]] = ..., track_image: _Optional[_Union[AgentResponse.TrackImage, _Mapping]] = ..., playout_event: _Optional[_Union[AgentResponse.PlayoutEvent, _Mapping]] = ...) -> None: ...

@@ -50,6 +50,8 @@ async def relay_if_elsewhere(ws: WebSocket, node: ClusterNode, token: str, first
     if owner is None:
         return False
     url = owner.internal_url.replace("http", "ws", 1) + ws.url.path
+    if ws.url.query:  # the owner sees the options the client asked for (?playout_events=true)
+        url += "?" + ws.url.query
     try:
         upstream = await connect(
             url,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from shoal.domain.manager import RoomManager
@@ -21,7 +22,7 @@ from shoal.logtext import clip
 from shoal.media.budget import AgentBudget
 from shoal.media.clock import PlayoutClock
 from shoal.media.fanout import PcmOut, TrackFanout
-from shoal.media.outgoing import OutgoingAudio
+from shoal.media.outgoing import OutgoingAudio, PlayoutReport
 from shoal.media.pcm import PcmFormat
 from shoal.media.playout import OpusPlayout, PcmPlayout, Playout
 from shoal.media.snapshot import VideoSnapshots
@@ -65,6 +66,7 @@ class AgentEndpoint:
         outbox: Outbox,
         budget: AgentBudget,
         trace: PlayoutTrace | None = None,
+        playout_events: bool = False,
     ) -> None:
         self.peer_id = peer.id
         self.room_id = peer.room_id
@@ -79,6 +81,8 @@ class AgentEndpoint:
         """Bounds what this agent's tracks may queue (bytes, seconds, how many tracks)."""
         self._tracks: dict[str, OutgoingAudio] = {}
         self._trace = trace
+        self._playout_events = playout_events
+        """The agent opened its socket with ``?playout_events=true``: it hears ``PlayoutEvent``s."""
         self._captures: dict[str, asyncio.Task[None]] = {}
         self._ignored = OnceLog(log.warning, time.monotonic)
         """Requests ignored (unknown track, …): one line per cause, ids clipped, so a flood stays small."""
@@ -160,8 +164,6 @@ class AgentEndpoint:
 
     def _push(self, track_id: str, data: bytes) -> None:
         track = self._track(track_id, "TrackData")
-        if not data:
-            return
         try:
             track.push(data)
         except ValueError as exc:
@@ -187,7 +189,8 @@ class AgentEndpoint:
         wrap = proto.TrackDataWrap(self.peer_id, track.id, TrackKind.AUDIO, track.metadata_json)
         fanout = TrackFanout(playout.source_rate, wrap, on_withheld=self._withheld)
         outgoing = OutgoingAudio(
-            track.id, playout, fanout, self._clock, lambda: self._track_finished(track.id), self._trace
+            track.id, playout, fanout, self._clock, lambda: self._track_finished(track.id), self._trace,
+            self._reporter(track.id) if self._playout_events else None,
         )
         if not self._router.publish(self.room_id, self.peer_id, track.id, fanout):
             raise SessionError(f"AddTrack: track id {clip(track.id, 40)} is already in use in this room")
@@ -201,6 +204,15 @@ class AgentEndpoint:
             "agent %s added %s track %s (%s Hz, %s ch)",
             self.peer_id, event.encoding, track.id, event.sample_rate, event.channels,
         )
+
+    def _reporter(self, track_id: str) -> Callable[[PlayoutReport], None]:
+        def report(r: PlayoutReport) -> None:
+            self._tally.agent_playout_events += 1
+            self._outbox.put(
+                proto.playout_event(track_id, r.kind.value, r.queued_s, r.played_s, r.dropped_s, r.chunks)
+            )
+
+        return report
 
     def _track_finished(self, track_id: str) -> None:
         outgoing = self._tracks.pop(track_id, None)

@@ -98,10 +98,15 @@ class AgentProtocol:
                 return CaptureImage(request.capture_image.track_id)
         return ProtocolError(CLOSE_INVALID_DATA, f"unsupported AgentRequest member {which}")
 
-    def accept_auth(self) -> bytes:
-        """Mark the socket authenticated; returns the ``Authenticated`` frame to send."""
+    def accept_auth(self, playout_events: bool = False) -> bytes:
+        """Mark the socket authenticated; returns the ``Authenticated`` frame to send.
+
+        ``playout_events`` (shoal's extension) is set only for a socket that asked for them,
+        so every other agent gets the plain ``0a 00``.
+        """
         self.authenticated = True
-        return bytes(agent_pb.AgentResponse(authenticated=agent_pb.AgentResponse.Authenticated()).SerializeToString())
+        accepted = agent_pb.AgentResponse.Authenticated(playout_events=playout_events)
+        return bytes(agent_pb.AgentResponse(authenticated=accepted).SerializeToString())
 
     def _add_track(self, msg: agent_pb.AgentRequest.AddTrack) -> AddTrack | ProtocolError:
         event = _add_track(msg)
@@ -160,3 +165,22 @@ def track_image(track_id: str, content_type: str, data: bytes) -> bytes:
     """The ``TrackImage`` response to a ``CaptureImage`` request."""
     image = agent_pb.AgentResponse.TrackImage(track_id=track_id, content_type=content_type, data=data)
     return bytes(agent_pb.AgentResponse(track_image=image).SerializeToString())
+
+
+def playout_event(
+    track_id: str, kind: str, queued_s: float, played_s: float, dropped_s: float, chunks_received: int
+) -> bytes:
+    """A ``PlayoutEvent`` (shoal's extension, field 1001) for an agent that opted in.
+
+    ``kind`` is ``started``, ``progress``, ``finished`` or ``interrupted``; durations are
+    rounded to whole milliseconds.
+    """
+    event = agent_pb.AgentResponse.PlayoutEvent(
+        track_id=track_id,
+        kind=f"KIND_{kind.upper()}",  # the name of a Kind value
+        queued_ms=round(queued_s * 1000),
+        played_ms=round(played_s * 1000),
+        dropped_ms=round(dropped_s * 1000),
+        chunks_received=chunks_received,
+    )
+    return bytes(agent_pb.AgentResponse(playout_event=event).SerializeToString())

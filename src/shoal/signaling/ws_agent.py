@@ -11,25 +11,36 @@ from starlette.websockets import WebSocket
 from shoal.domain.model import Peer, PeerType
 from shoal.endpoints.agent import AgentEndpoint, SessionError
 from shoal.protocol.agent import AgentEvent, AgentProtocol, AuthRequested
-from shoal.protocol.base import ProtocolError
+from shoal.protocol.base import CLOSE_POLICY, ProtocolError
 from shoal.server import Shoal
 from shoal.signaling.outbox import Outbox
 from shoal.signaling.peer_socket import PeerSocketAdapter, serve_peer_socket
-from shoal.signaling.session import Frame, SocketSession
+from shoal.signaling.session import Frame, SocketSession, close_socket
 
 log = logging.getLogger(__name__)
 
 
+PLAYOUT_EVENTS = "playout_events"
+"""Query parameter of the agent socket URL that opts in to ``PlayoutEvent``s (docs/protocol-extensions.md)."""
+_YES, _NO = ("true", "1"), ("false", "0", "")
+
+
 async def serve_agent(ws: WebSocket, shoal: Shoal) -> None:
-    adapter: PeerSocketAdapter[AgentEvent] = _AgentSocket(shoal)
+    value = ws.query_params.get(PLAYOUT_EVENTS, "").lower()
+    if value not in _YES + _NO:
+        await ws.accept()
+        await close_socket(ws, CLOSE_POLICY, f"{PLAYOUT_EVENTS}={value[:20]!r}: use true or false")
+        return
+    adapter: PeerSocketAdapter[AgentEvent] = _AgentSocket(shoal, playout_events=value in _YES)
     await serve_peer_socket(ws, shoal, adapter)
 
 
 class _AgentSocket:
     channel = "agent"
 
-    def __init__(self, shoal: Shoal) -> None:
+    def __init__(self, shoal: Shoal, playout_events: bool) -> None:
         self._shoal = shoal
+        self._playout_events = playout_events
         self._codec = AgentProtocol(shoal.config.metadata_limits, shoal.refusals.note)
 
     def decode(self, frame: Frame) -> AgentEvent | ProtocolError:
@@ -45,7 +56,7 @@ class _AgentSocket:
         outbox = Outbox(
             self._shoal.config.agent_outbox_messages, "drop_oldest", f"agent {peer.id}", self._shoal.tally
         )
-        outbox.put(self._codec.accept_auth())
+        outbox.put(self._codec.accept_auth(self._playout_events))
         return outbox
 
     def start(self, peer: Peer, connection: int, session: SocketSession, first: AgentEvent) -> _ServedAgent:
@@ -59,6 +70,7 @@ class _AgentSocket:
             session.outbox,
             shoal.playout_budget.agent(peer.id),
             shoal.trace,
+            self._playout_events,
         )
         shoal.router.add_receiver(endpoint)
         return _ServedAgent(self._codec, endpoint, session.outbox, shoal.config.debug_stall_marker)
