@@ -9,11 +9,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
+from google.protobuf.message import DecodeError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 
 from fishjam._proto import agent_notifications_pb2
 from fishjam._proto.notifications import shared_pb2
+from fishjam.agent._playout import PlayoutState
 from fishjam.agent.errors import AgentAuthError
 from fishjam.events import TrackEncoding
 from fishjam.utils import http_to_ws
@@ -25,7 +27,11 @@ IncomingTrackData = AgentResponse.TrackData
 """Audio from a room peer: ``peer_id``, ``track`` (``id``/``type``/``metadata``) and ``data``."""
 IncomingTrackImage = AgentResponse.TrackImage
 """A frame captured on request: ``track_id``, ``content_type`` and ``data``."""
-IncomingAgentMessage: TypeAlias = IncomingTrackData | IncomingTrackImage
+IncomingPlayoutEvent = AgentResponse.PlayoutEvent
+"""shoal's extension, only on ``connect(playout_events=True)``: ``track_id``, ``kind``
+(``KIND_STARTED``/``KIND_PROGRESS``/``KIND_FINISHED``/``KIND_INTERRUPTED``), ``queued_ms``,
+``played_ms``, ``dropped_ms`` and ``chunks_received`` (docs/protocol-extensions.md)."""
+IncomingAgentMessage: TypeAlias = IncomingTrackData | IncomingTrackImage | IncomingPlayoutEvent
 
 _SOCKET_PATH = "/socket/agent/websocket"
 _PCM_SAMPLE_RATES = (16000, 24000)
@@ -69,21 +75,29 @@ class OutgoingAudioTrackOptions:
             raise ValueError(f"track metadata must be JSON-encodable: {exc}") from None
 
 
-@dataclass(frozen=True)
 class OutgoingTrack:
     """An audio track the agent publishes into its room; made by :meth:`AgentSession.add_track`."""
 
-    id: str
-    session: AgentSession
-    options: OutgoingAudioTrackOptions
+    def __init__(self, id: str, session: AgentSession, options: OutgoingAudioTrackOptions) -> None:
+        self.id = id
+        self.session = session
+        self.options = options
+        pcm = options.encoding != TrackEncoding.TRACK_ENCODING_OPUS
+        rate = int(options.sample_rate) * 2 * int(options.channels) if pcm else None
+        self._playout = PlayoutState(rate, session.playout_events)
+
+    def __repr__(self) -> str:
+        return f"OutgoingTrack(id={self.id!r}, options={self.options!r})"
 
     async def send_chunk(self, data: bytes) -> None:
         """Queue audio for playout; the server paces it in real time, so send as fast as you like."""
         await self.session._send(AgentRequest(track_data=AgentRequest.TrackData(track_id=self.id, data=data)))
+        self._playout.sent(data)
 
     async def interrupt(self) -> None:
         """Drop audio that was sent but not yet played; later chunks play normally."""
         await self.session._send(AgentRequest(interrupt_track=AgentRequest.InterruptTrack(track_id=self.id)))
+        self._playout.interrupted()
 
     async def remove(self) -> None:
         """End the track once its queued audio has played out.
@@ -92,19 +106,41 @@ class OutgoingTrack:
         """
         await self.session._send(AgentRequest(remove_track=AgentRequest.RemoveTrack(track_id=self.id)))
 
+    @property
+    def queued_duration(self) -> float:
+        """Seconds of audio sent on this track that have not played yet. (Not in the official SDK.)
+
+        From the server's playout events when the session has them (shoal,
+        ``connect(playout_events=True)``), else estimated from real-time pacing.
+        """
+        return self._playout.queued
+
+    async def wait_for_playout(self) -> None:
+        """Return once everything sent so far has played, or was dropped by an interrupt.
+
+        With playout events this follows the server's reports, which :meth:`AgentSession.receive`
+        reads: keep a receive loop running. Without them it waits for the local estimate.
+        (Not in the official SDK.)
+        """
+        await self._playout.wait()
+
 
 class AgentSession:
     """An authenticated agent connection, yielded by :meth:`Agent.connect`."""
 
-    def __init__(self, agent: Agent, websocket: ClientConnection) -> None:
+    def __init__(self, agent: Agent, websocket: ClientConnection, playout_events: bool = False) -> None:
         self.agent = agent
         self._ws = websocket
+        self.playout_events = playout_events
+        """The server sends playout events (shoal, when asked for with ``connect(playout_events=True)``)."""
+        self._tracks: dict[str, OutgoingTrack] = {}
 
     async def receive(self) -> AsyncIterator[IncomingAgentMessage]:
         """Iterate over audio and images from the server until the socket closes normally.
 
-        Other messages are skipped; an abnormal close raises
-        :class:`websockets.exceptions.ConnectionClosedError`.
+        On a session opened with ``playout_events=True`` (shoal), playout events are yielded
+        too, after updating their track's :attr:`OutgoingTrack.queued_duration`. Other messages
+        are skipped; an abnormal close raises :class:`websockets.exceptions.ConnectionClosedError`.
         """
         while True:
             try:
@@ -118,6 +154,12 @@ class AgentSession:
                 yield response.track_data
             elif which == "track_image":
                 yield response.track_image
+            elif which == "playout_event" and self.playout_events:
+                event = response.playout_event
+                track = self._tracks.get(event.track_id)
+                if track is not None:
+                    track._playout.report(event)
+                yield event
 
     async def add_track(self, options: OutgoingAudioTrackOptions) -> OutgoingTrack:
         """Publish a new audio track and return the handle used to feed it."""
@@ -133,7 +175,9 @@ class AgentSession:
             channels=int(options.channels),
         )
         await self._send(AgentRequest(add_track=AgentRequest.AddTrack(track=track, codec_params=codec)))
-        return OutgoingTrack(id=track_id, session=self, options=options)
+        outgoing = OutgoingTrack(id=track_id, session=self, options=options)
+        self._tracks[track_id] = outgoing
+        return outgoing
 
     async def capture_image(self, track_id: str) -> None:
         """Ask for a still of a video track; it arrives later through :meth:`receive`."""
@@ -159,20 +203,30 @@ class Agent:
         self._token = token
 
     @asynccontextmanager
-    async def connect(self) -> AsyncIterator[AgentSession]:
+    async def connect(self, playout_events: bool = False) -> AsyncIterator[AgentSession]:
         """Open and authenticate the agent socket; the session closes when the block exits.
 
+        ``playout_events`` asks the server for playout events (shoal's extension; a server
+        without it ignores the request, and the session estimates playout locally).
         Raises :class:`~fishjam.agent.AgentAuthError` when the server rejects the token.
         """
-        async with connect(self._socket_url) as websocket:
-            await self._authenticate(websocket)
-            yield AgentSession(self, websocket)
+        url = f"{self._socket_url}?playout_events=true" if playout_events else self._socket_url
+        async with connect(url) as websocket:
+            granted = await self._authenticate(websocket)
+            yield AgentSession(self, websocket, playout_events=playout_events and granted)
 
-    async def _authenticate(self, websocket: ClientConnection) -> None:
+    async def _authenticate(self, websocket: ClientConnection) -> bool:
+        """Authenticate; True when the server promised playout events."""
         request = AgentRequest(auth_request=AgentRequest.AuthRequest(token=self._token))
         try:
             await websocket.send(request.SerializeToString())
             # Success is signalled by any reply; a rejected token closes the socket.
-            await websocket.recv(decode=False)
+            reply = await websocket.recv(decode=False)
         except ConnectionClosed as exc:
             raise AgentAuthError(websocket.close_reason or "") from exc
+        response = AgentResponse()
+        try:
+            response.ParseFromString(reply)
+        except DecodeError:  # any reply meant success; an unreadable one just promises nothing
+            return False
+        return response.WhichOneof("content") == "authenticated" and response.authenticated.playout_events
