@@ -117,6 +117,11 @@ class ShoalCollector(Collector):
             tally.agent_playout_events,
         )
         yield CounterMetricFamily(
+            "shoal_vad_events",
+            "Voice-activity changes sent (vad_notification to participants, VoiceActivity to agents that asked).",
+            tally.vad_events_sent,
+        )
+        yield CounterMetricFamily(
             "shoal_agent_frames_written_directly",
             "Frames written to agents' sockets at once, in the call that made them (the rest wait for the socket's writer).",
             tally.agent_frames_written_directly,

@@ -50,6 +50,8 @@ class Tally:
     """20 ms audio frames (``TrackData``) queued to agents' sockets."""
     agent_playout_events: int = 0
     """``PlayoutEvent`` messages queued to agents that opted in (``?playout_events=true``)."""
+    vad_events_sent: int = 0
+    """Voice-activity changes sent: ``vad_notification`` to participants, ``VoiceActivity`` to agents that asked."""
     agent_outbox_dropped: int = 0
     """Frames dropped, oldest first, because an agent read too slowly."""
     agent_frames_written_directly: int = 0

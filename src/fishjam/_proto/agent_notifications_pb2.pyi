@@ -67,12 +67,14 @@ class AgentRequest(_message.Message):
     def __init__(self, auth_request: _Optional[_Union[AgentRequest.AuthRequest, _Mapping]] = ..., add_track: _Optional[_Union[AgentRequest.AddTrack, _Mapping]] = ..., remove_track: _Optional[_Union[AgentRequest.RemoveTrack, _Mapping]] = ..., track_data: _Optional[_Union[AgentRequest.TrackData, _Mapping]] = ..., interrupt_track: _Optional[_Union[AgentRequest.InterruptTrack, _Mapping]] = ..., capture_image: _Optional[_Union[AgentRequest.CaptureImage, _Mapping]] = ...) -> None: ...
 
 class AgentResponse(_message.Message):
-    __slots__ = ("authenticated", "track_data", "track_image", "playout_event")
+    __slots__ = ("authenticated", "track_data", "track_image", "playout_event", "voice_activity")
     class Authenticated(_message.Message):
-        __slots__ = ("playout_events",)
+        __slots__ = ("playout_events", "vad_events")
         PLAYOUT_EVENTS_FIELD_NUMBER: _ClassVar[int]
+        VAD_EVENTS_FIELD_NUMBER: _ClassVar[int]
         playout_events: bool
-        def __init__(self, playout_events: _Optional[bool] = ...) -> None: ...
+        vad_events: bool
+        def __init__(self, playout_events: _Optional[bool] = ..., vad_events: _Optional[bool] = ...) -> None: ...
     class TrackData(_message.Message):
         __slots__ = ("peer_id", "track", "data")
         PEER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -118,12 +120,23 @@ class AgentResponse(_message.Message):
         dropped_ms: int
         chunks_received: int
         def __init__(self, track_id: _Optional[str] = ..., kind: _Optional[_Union[AgentResponse.PlayoutEvent.Kind, str]] = ..., queued_ms: _Optional[int] = ..., played_ms: _Optional[int] = ..., dropped_ms: _Optional[int] = ..., chunks_received: _Optional[int] = ...) -> None: ...
+    class VoiceActivity(_message.Message):
+        __slots__ = ("peer_id", "track_id", "speech")
+        PEER_ID_FIELD_NUMBER: _ClassVar[int]
+        TRACK_ID_FIELD_NUMBER: _ClassVar[int]
+        SPEECH_FIELD_NUMBER: _ClassVar[int]
+        peer_id: str
+        track_id: str
+        speech: bool
+        def __init__(self, peer_id: _Optional[str] = ..., track_id: _Optional[str] = ..., speech: _Optional[bool] = ...) -> None: ...
     AUTHENTICATED_FIELD_NUMBER: _ClassVar[int]
     TRACK_DATA_FIELD_NUMBER: _ClassVar[int]
     TRACK_IMAGE_FIELD_NUMBER: _ClassVar[int]
     PLAYOUT_EVENT_FIELD_NUMBER: _ClassVar[int]
+    VOICE_ACTIVITY_FIELD_NUMBER: _ClassVar[int]
     authenticated: AgentResponse.Authenticated
     track_data: AgentResponse.TrackData
     track_image: AgentResponse.TrackImage
     playout_event: AgentResponse.PlayoutEvent
-    def __init__(self, authenticated: _Optional[_Union[AgentResponse.Authenticated, _Mapping]] = ..., track_data: _Optional[_Union[AgentResponse.TrackData, _Mapping]] = ..., track_image: _Optional[_Union[AgentResponse.TrackImage, _Mapping]] = ..., playout_event: _Optional[_Union[AgentResponse.PlayoutEvent, _Mapping]] = ...) -> None: ...
+    voice_activity: AgentResponse.VoiceActivity
+    def __init__(self, authenticated: _Optional[_Union[AgentResponse.Authenticated, _Mapping]] = ..., track_data: _Optional[_Union[AgentResponse.TrackData, _Mapping]] = ..., track_image: _Optional[_Union[AgentResponse.TrackImage, _Mapping]] = ..., playout_event: _Optional[_Union[AgentResponse.PlayoutEvent, _Mapping]] = ..., voice_activity: _Optional[_Union[AgentResponse.VoiceActivity, _Mapping]] = ...) -> None: ...

@@ -67,6 +67,7 @@ class AgentEndpoint:
         budget: AgentBudget,
         trace: PlayoutTrace | None = None,
         playout_events: bool = False,
+        vad_events: bool = False,
     ) -> None:
         self.peer_id = peer.id
         self.room_id = peer.room_id
@@ -83,6 +84,8 @@ class AgentEndpoint:
         self._trace = trace
         self._playout_events = playout_events
         """The agent opened its socket with ``?playout_events=true``: it hears ``PlayoutEvent``s."""
+        self._vad_events = vad_events
+        """``?vad_events=true``: it hears ``VoiceActivity`` of the tracks it receives."""
         self._captures: dict[str, asyncio.Task[None]] = {}
         self._ignored = OnceLog(log.warning, time.monotonic)
         """Requests ignored (unknown track, …): one line per cause, ids clipped, so a flood stays small."""
@@ -100,6 +103,11 @@ class AgentEndpoint:
 
     def unsubscribe(self, track_id: str, fanout: TrackFanout) -> None:
         fanout.detach(self.peer_id)
+
+    def voice_activity(self, owner_id: str, track_id: str, speech: bool) -> None:
+        if self._vad_events:
+            self._tally.vad_events_sent += 1
+            self._outbox.put(proto.voice_activity(owner_id, track_id, speech))
 
     # publishing ------------------------------------------------------------------------
 

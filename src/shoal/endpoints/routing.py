@@ -36,6 +36,9 @@ class Receiver(Protocol):
     def unsubscribe(self, track_id: str, fanout: TrackFanout) -> None:
         """Stop receiving a track (it was removed): detach whatever sink was attached to ``fanout``."""
 
+    def voice_activity(self, owner_id: str, track_id: str, speech: bool) -> None:
+        """A track this receiver gets changed between speech and silence (``shoal.media.vad``)."""
+
 
 TrackKey = tuple[str, str]
 """(room id, track id): track ids are chosen by clients and unique only within a room."""
@@ -104,6 +107,17 @@ class MediaRouter:
         for publication in self._publications.values():
             publication.subscribers.discard(receiver.peer_id)
             publication.fanout.detach(receiver.peer_id)
+
+    def voice_activity(self, room_id: str, track_id: str, speech: bool) -> None:
+        """Tell every receiver of the track that its voice activity changed."""
+        publication = self._publications.get((room_id, track_id))
+        if publication is None:
+            return
+        log.debug("room %s track %s: %s", room_id, track_id, "speech" if speech else "silence")
+        for receiver_id in publication.subscribers:
+            receiver = self._receivers.get(receiver_id)
+            if receiver is not None:
+                receiver.voice_activity(publication.owner_id, track_id, speech)
 
     def on_event(self, event: ev.DomainEvent) -> None:
         match event:

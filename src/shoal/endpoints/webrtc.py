@@ -28,6 +28,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,8 +62,10 @@ from shoal.media.forward import KeyframeRequester, RtpForwarder, RtpTap
 from shoal.media.keyframes import keyframe_start
 from shoal.media.opus import OPUS_RATE
 from shoal.media.opus_in import InboundAudioStats, InlineOpusDecoder
+from shoal.media.pcm import Samples
 from shoal.media.rtc import PacketTrack, wait_ended
 from shoal.media.snapshot import VideoSnapshots
+from shoal.media.vad import TrackVoiceActivity
 from shoal.net.admission import Stream
 from shoal.net.gathering import PortRangeExhausted
 from shoal.net.network import RtcNetwork
@@ -294,6 +297,13 @@ class WebRTCEndpoint:
         """The peer was deleted: tell the client it was removed, so it does not reconnect."""
         if self.joined and not self.closed:
             self._send(proto.endpoint_removed(self.peer_id))
+
+    def voice_activity(self, owner_id: str, track_id: str, speech: bool) -> None:
+        """Tell the client, for a track it knows (the ts-client throws on an unknown one)."""
+        outbound = self._outbound.get(track_id)
+        if outbound is not None and outbound.state in ("announced", "attached") and not self.closed:
+            self._router.tally.vad_events_sent += 1
+            self._send(proto.vad_notification(track_id, speech))
 
     # outbound tracks (router receiver interface) ---------------------------------------
 
@@ -564,11 +574,22 @@ class WebRTCEndpoint:
             inbound.wrap = TrackDataWrap(self.peer_id, track.id, track.kind, track.metadata_json)
             fanout = TrackFanout(OPUS_RATE, inbound.wrap, upstream=_NoKeyframes())
             stats = inbound.audio = InboundAudioStats()
+            room_id, router = self.room_id, self._router
+            vad = TrackVoiceActivity(lambda speech: router.voice_activity(room_id, track.id, speech), time.monotonic)
+
+            def forward(packet: Any) -> None:
+                vad.packet(packet)
+                fanout.deliver_rtp(packet)
+
+            def decoded(frame: Samples, rate: int) -> None:
+                vad.frame(frame)
+                fanout.deliver(frame, rate)
+
             tap = RtpTap(
-                fanout.deliver_rtp,
+                forward,
                 lambda: fanout.needs_pcm,
                 lambda: InlineOpusDecoder(
-                    fanout.deliver, stats, self._router.tally, self._audio_max_delay_s, rate=lambda: fanout.preferred_rate
+                    decoded, stats, self._router.tally, self._audio_max_delay_s, rate=lambda: fanout.preferred_rate
                 ),
                 tally=self._router.tally,
             )

@@ -98,14 +98,14 @@ class AgentProtocol:
                 return CaptureImage(request.capture_image.track_id)
         return ProtocolError(CLOSE_INVALID_DATA, f"unsupported AgentRequest member {which}")
 
-    def accept_auth(self, playout_events: bool = False) -> bytes:
+    def accept_auth(self, playout_events: bool = False, vad_events: bool = False) -> bytes:
         """Mark the socket authenticated; returns the ``Authenticated`` frame to send.
 
-        ``playout_events`` (shoal's extension) is set only for a socket that asked for them,
-        so every other agent gets the plain ``0a 00``.
+        ``playout_events`` and ``vad_events`` (shoal's extensions) are set only for a socket
+        that asked for them, so every other agent gets the plain ``0a 00``.
         """
         self.authenticated = True
-        accepted = agent_pb.AgentResponse.Authenticated(playout_events=playout_events)
+        accepted = agent_pb.AgentResponse.Authenticated(playout_events=playout_events, vad_events=vad_events)
         return bytes(agent_pb.AgentResponse(authenticated=accepted).SerializeToString())
 
     def _add_track(self, msg: agent_pb.AgentRequest.AddTrack) -> AddTrack | ProtocolError:
@@ -184,3 +184,9 @@ def playout_event(
         chunks_received=chunks_received,
     )
     return bytes(agent_pb.AgentResponse(playout_event=event).SerializeToString())
+
+
+def voice_activity(peer_id: str, track_id: str, speech: bool) -> bytes:
+    """A ``VoiceActivity`` (shoal's extension, field 1002) for an agent that opted in."""
+    event = agent_pb.AgentResponse.VoiceActivity(peer_id=peer_id, track_id=track_id, speech=speech)
+    return bytes(agent_pb.AgentResponse(voice_activity=event).SerializeToString())

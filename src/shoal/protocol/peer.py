@@ -291,3 +291,9 @@ def sdp_answer(sdp: str, mid_to_track_id: Mapping[str, str]) -> bytes:
 
 def error(message: str) -> bytes:
     return _wrap(ServerEvent(error=ServerEvent.Error(message=message)))
+
+
+def vad_notification(track_id: str, speech: bool) -> bytes:
+    """Voice activity changed on a track the peer receives (the ts-client's ``voiceActivityChanged``)."""
+    status = ServerEvent.VadNotification.STATUS_SPEECH if speech else ServerEvent.VadNotification.STATUS_SILENCE
+    return _wrap(ServerEvent(vad_notification=ServerEvent.VadNotification(track_id=track_id, status=status)))

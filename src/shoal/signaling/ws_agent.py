@@ -20,27 +20,31 @@ from shoal.signaling.session import Frame, SocketSession, close_socket
 log = logging.getLogger(__name__)
 
 
-PLAYOUT_EVENTS = "playout_events"
-"""Query parameter of the agent socket URL that opts in to ``PlayoutEvent``s (docs/protocol-extensions.md)."""
+OPT_INS = ("playout_events", "vad_events")
+"""Query parameters of the agent socket URL that opt in to shoal's extensions (docs/protocol-extensions.md)."""
 _YES, _NO = ("true", "1"), ("false", "0", "")
 
 
 async def serve_agent(ws: WebSocket, shoal: Shoal) -> None:
-    value = ws.query_params.get(PLAYOUT_EVENTS, "").lower()
-    if value not in _YES + _NO:
-        await ws.accept()
-        await close_socket(ws, CLOSE_POLICY, f"{PLAYOUT_EVENTS}={value[:20]!r}: use true or false")
-        return
-    adapter: PeerSocketAdapter[AgentEvent] = _AgentSocket(shoal, playout_events=value in _YES)
+    chosen: dict[str, bool] = {}
+    for name in OPT_INS:
+        value = ws.query_params.get(name, "").lower()
+        if value not in _YES + _NO:
+            await ws.accept()
+            await close_socket(ws, CLOSE_POLICY, f"{name}={value[:20]!r}: use true or false")
+            return
+        chosen[name] = value in _YES
+    adapter: PeerSocketAdapter[AgentEvent] = _AgentSocket(shoal, chosen["playout_events"], chosen["vad_events"])
     await serve_peer_socket(ws, shoal, adapter)
 
 
 class _AgentSocket:
     channel = "agent"
 
-    def __init__(self, shoal: Shoal, playout_events: bool) -> None:
+    def __init__(self, shoal: Shoal, playout_events: bool, vad_events: bool) -> None:
         self._shoal = shoal
         self._playout_events = playout_events
+        self._vad_events = vad_events
         self._codec = AgentProtocol(shoal.config.metadata_limits, shoal.refusals.note)
 
     def decode(self, frame: Frame) -> AgentEvent | ProtocolError:
@@ -56,7 +60,7 @@ class _AgentSocket:
         outbox = Outbox(
             self._shoal.config.agent_outbox_messages, "drop_oldest", f"agent {peer.id}", self._shoal.tally
         )
-        outbox.put(self._codec.accept_auth(self._playout_events))
+        outbox.put(self._codec.accept_auth(self._playout_events, self._vad_events))
         return outbox
 
     def start(self, peer: Peer, connection: int, session: SocketSession, first: AgentEvent) -> _ServedAgent:
@@ -71,6 +75,7 @@ class _AgentSocket:
             shoal.playout_budget.agent(peer.id),
             shoal.trace,
             self._playout_events,
+            self._vad_events,
         )
         shoal.router.add_receiver(endpoint)
         return _ServedAgent(self._codec, endpoint, session.outbox, shoal.config.debug_stall_marker)
