@@ -7,6 +7,7 @@ from fishjam.agent.agent import (
     IncomingPlayoutEvent,
     IncomingTrackData,
     IncomingTrackImage,
+    IncomingVoiceActivity,
     OutgoingAudioTrackOptions,
     OutgoingTrack,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "IncomingPlayoutEvent",
     "IncomingTrackData",
     "IncomingTrackImage",
+    "IncomingVoiceActivity",
     "OutgoingTrack",
     "OutgoingAudioTrackOptions",
 ]

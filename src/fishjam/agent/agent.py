@@ -31,7 +31,10 @@ IncomingPlayoutEvent = AgentResponse.PlayoutEvent
 """shoal's extension, only on ``connect(playout_events=True)``: ``track_id``, ``kind``
 (``KIND_STARTED``/``KIND_PROGRESS``/``KIND_FINISHED``/``KIND_INTERRUPTED``), ``queued_ms``,
 ``played_ms``, ``dropped_ms`` and ``chunks_received`` (docs/protocol-extensions.md)."""
-IncomingAgentMessage: TypeAlias = IncomingTrackData | IncomingTrackImage | IncomingPlayoutEvent
+IncomingVoiceActivity = AgentResponse.VoiceActivity
+"""shoal's extension, only on ``connect(vad_events=True)``: a participant's audio track the agent
+hears changed between speech and silence: ``peer_id``, ``track_id``, ``speech``."""
+IncomingAgentMessage: TypeAlias = IncomingTrackData | IncomingTrackImage | IncomingPlayoutEvent | IncomingVoiceActivity
 
 _SOCKET_PATH = "/socket/agent/websocket"
 _PCM_SAMPLE_RATES = (16000, 24000)
@@ -128,18 +131,23 @@ class OutgoingTrack:
 class AgentSession:
     """An authenticated agent connection, yielded by :meth:`Agent.connect`."""
 
-    def __init__(self, agent: Agent, websocket: ClientConnection, playout_events: bool = False) -> None:
+    def __init__(
+        self, agent: Agent, websocket: ClientConnection, playout_events: bool = False, vad_events: bool = False
+    ) -> None:
         self.agent = agent
         self._ws = websocket
         self.playout_events = playout_events
         """The server sends playout events (shoal, when asked for with ``connect(playout_events=True)``)."""
+        self.vad_events = vad_events
+        """The server sends voice activity (shoal, when asked for with ``connect(vad_events=True)``)."""
         self._tracks: dict[str, OutgoingTrack] = {}
 
     async def receive(self) -> AsyncIterator[IncomingAgentMessage]:
         """Iterate over audio and images from the server until the socket closes normally.
 
         On a session opened with ``playout_events=True`` (shoal), playout events are yielded
-        too, after updating their track's :attr:`OutgoingTrack.queued_duration`. Other messages
+        too, after updating their track's :attr:`OutgoingTrack.queued_duration`; with
+        ``vad_events=True``, participants' voice activity. Other messages
         are skipped; an abnormal close raises :class:`websockets.exceptions.ConnectionClosedError`.
         """
         while True:
@@ -160,6 +168,8 @@ class AgentSession:
                 if track is not None:
                     track._playout.report(event)
                 yield event
+            elif which == "voice_activity" and self.vad_events:
+                yield response.voice_activity
 
     async def add_track(self, options: OutgoingAudioTrackOptions) -> OutgoingTrack:
         """Publish a new audio track and return the handle used to feed it."""
@@ -203,20 +213,26 @@ class Agent:
         self._token = token
 
     @asynccontextmanager
-    async def connect(self, playout_events: bool = False) -> AsyncIterator[AgentSession]:
+    async def connect(self, playout_events: bool = False, vad_events: bool = False) -> AsyncIterator[AgentSession]:
         """Open and authenticate the agent socket; the session closes when the block exits.
 
-        ``playout_events`` asks the server for playout events (shoal's extension; a server
-        without it ignores the request, and the session estimates playout locally).
+        ``playout_events`` and ``vad_events`` ask the server for shoal's extensions
+        (docs/protocol-extensions.md); a server without them ignores the request, and the
+        session then estimates playout locally and yields no voice activity.
         Raises :class:`~fishjam.agent.AgentAuthError` when the server rejects the token.
         """
-        url = f"{self._socket_url}?playout_events=true" if playout_events else self._socket_url
+        asked = [name for name, wanted in (("playout_events", playout_events), ("vad_events", vad_events)) if wanted]
+        url = self._socket_url + ("?" + "&".join(f"{name}=true" for name in asked) if asked else "")
         async with connect(url) as websocket:
             granted = await self._authenticate(websocket)
-            yield AgentSession(self, websocket, playout_events=playout_events and granted)
+            yield AgentSession(
+                self, websocket,
+                playout_events=playout_events and granted.playout_events,
+                vad_events=vad_events and granted.vad_events,
+            )
 
-    async def _authenticate(self, websocket: ClientConnection) -> bool:
-        """Authenticate; True when the server promised playout events."""
+    async def _authenticate(self, websocket: ClientConnection) -> AgentResponse.Authenticated:
+        """Authenticate; returns the ``Authenticated`` reply (its extension flags say what was granted)."""
         request = AgentRequest(auth_request=AgentRequest.AuthRequest(token=self._token))
         try:
             await websocket.send(request.SerializeToString())
@@ -228,5 +244,5 @@ class Agent:
         try:
             response.ParseFromString(reply)
         except DecodeError:  # any reply meant success; an unreadable one just promises nothing
-            return False
-        return response.WhichOneof("content") == "authenticated" and response.authenticated.playout_events
+            pass
+        return response.authenticated
