@@ -99,6 +99,19 @@ def write_tone_wav(path: Path, freq: float, seconds: float = 5.0, rate: int = 48
     return path
 
 
+def write_talk_wav(path: Path, freq: float, talk_s: float, pause_s: float, rate: int = 48000, level: float = 0.3) -> Path:
+    """A WAV that "speaks" (a tone) for ``talk_s`` and is digitally silent for ``pause_s``; looped by Chromium."""
+    t = np.arange(int(talk_s * rate)) / rate
+    tone = (np.sin(2 * np.pi * freq * t) * level * 32767).astype("<i2")
+    samples = np.concatenate([tone, np.zeros(int(pause_s * rate), dtype="<i2")])
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.tobytes())
+    return path
+
+
 # --- reading the page's state --------------------------------------------------------------------
 
 

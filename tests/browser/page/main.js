@@ -674,6 +674,11 @@ function observe(client) {
     // Updated in place: a running meter keeps a reference to this entry.
     const entry = (state.remoteTracks[trackId] ??= { measurements: [] });
     Object.assign(entry, { peerId, metadata, added: now() });
+    // voice activity of the track, as the server reports it (vad_notification)
+    ctx.on('voiceActivityChanged', (changed) => {
+      (entry.vad ??= []).push({ t: now(), status: changed.vadStatus });
+      recordEvent('voiceActivityChanged', [{ trackId: changed.trackId, vadStatus: changed.vadStatus }]);
+    });
   });
   client.on('trackReady', (ctx) => {
     const { trackId, peerId, metadata } = summarizeTrack(ctx);
