@@ -51,7 +51,7 @@ echo "== installing the official browser client (tests/browser/package-lock.json
 echo "== checks: installed versions match the lock, generated protobuf code, ruff, mypy"
 .venv/bin/python scripts/check_lock.py .venv/bin/python .venv-official/bin/python
 .venv/bin/python scripts/gen_protos.py --check
-.venv/bin/ruff check src tests benchmarks scripts
+.venv/bin/ruff check src tests benchmarks scripts examples
 .venv/bin/mypy
 
 echo "== tests"

@@ -286,6 +286,10 @@ class Recording:
     def arrivals(self) -> list[float]:
         return list(self._arrivals)
 
+    def timed_frames(self) -> list[tuple[float, np.ndarray]]:
+        """The kept frames with their arrival times, oldest first (to see when a sound began or ended)."""
+        return list(zip(self._arrivals, self._chunks, strict=True))
+
     async def wait_for_seconds(self, seconds: float, timeout: float = 10.0) -> None:
         """Wait until ``seconds`` of audio have been received in total; TimeoutError otherwise."""
         target = math.ceil(seconds * self.rate)
