@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from shoal.testing.server import stop_process
+
 BROWSER_DIR = Path(__file__).resolve().parent
 OFFICIAL_PACKAGE = "@fishjam-cloud/ts-client"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -89,14 +91,7 @@ def write_tone_wav(path: Path, freq: float, seconds: float = 5.0, rate: int = 48
 
     Choose ``seconds`` so the tone has a whole number of cycles; the loop is then seamless.
     """
-    t = np.arange(int(seconds * rate)) / rate
-    samples = (np.sin(2 * np.pi * freq * t) * level * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(samples.tobytes())
-    return path
+    return write_talk_wav(path, freq, seconds, 0.0, rate, level)
 
 
 def write_talk_wav(path: Path, freq: float, talk_s: float, pause_s: float, rate: int = 48000, level: float = 0.3) -> Path:
@@ -264,12 +259,7 @@ class BrowserPage:
             try:
                 process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                process.terminate()
-                try:
-                    process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+                stop_process(process, timeout=5)
         for thread in self._threads:
             thread.join(timeout=5)
         if process.stdin:

@@ -22,6 +22,7 @@ import pytest
 
 from shoal.net.gathering import turn_allocate
 from shoal.testing import ToneSource, WebRTCPeer
+from shoal.testing.server import stop_process
 from tests.shoal.ice_support import free_udp_port, free_udp_range, rtc_stats, udp_sockets_of
 from tests.shoal.test_ice_single_port import agent_hears, candidate_ports
 from tests.shoal.test_ice_units import coturn_password
@@ -125,12 +126,7 @@ class Coturn:
         raise RuntimeError(f"coturn did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from shoal.testing.peer import Recording
+from shoal.testing.server import stop_process
 from shoal.testing.sources import SAMPLE_RATE, GeneratorSource
 
 FRAME = SAMPLE_RATE // 50
@@ -137,9 +138,4 @@ class AgentProgram:
         raise AssertionError(f"{self.name} did not say {event!r} (x{count}): {self.lines} {stderr[-2000:]}")
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
