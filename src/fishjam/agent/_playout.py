@@ -42,7 +42,6 @@ class PlayoutState:
         self._reported_queued = 0.0
         self._reported_at = 0.0
         self._reported_playing = False
-        self._covered = 0  # chunks the last report covers
         self._local_end = 0.0  # local pacing: when the queue runs out
         self._settled = asyncio.Event()
         self._settled.set()
@@ -71,13 +70,13 @@ class PlayoutState:
         self._local_end = self._clock()
 
     def report(self, event: PlayoutEvent) -> None:
-        self._covered = event.chunks_received
-        while self._in_flight and self._in_flight[0][0] <= self._covered:
+        covered = event.chunks_received  # the report includes every chunk up to this one
+        while self._in_flight and self._in_flight[0][0] <= covered:
             self._in_flight.popleft()
         self._reported_queued = event.queued_ms / 1000
         self._reported_at = self._clock()
         self._reported_playing = event.kind in _PLAYING
-        if event.kind in _IDLE and self._covered >= self.sent_chunks:
+        if event.kind in _IDLE and covered >= self.sent_chunks:
             self._settled.set()
 
     @property
