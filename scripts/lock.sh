@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Refresh requirements/lock.txt: resolve shoal[dev] and the official Python SDK together in a
+# Refresh requirements/lock.txt: resolve shoal[dev,pipecat] and the official Python SDK together in a
 # throwaway venv (so one set of versions satisfies both), and write every installed version.
 # Run after changing a range in pyproject.toml or requirements/official-sdk.txt; commit the result.
 set -euo pipefail
@@ -9,7 +9,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$PY" -m venv "$tmp/venv"
 "$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-"$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check '.[dev]' -r requirements/official-sdk.txt
+"$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check '.[dev,pipecat]' -r requirements/official-sdk.txt
 {
     echo "# Every package the server, the SDK, the official SDKs and the tests install, at one version each."
     echo "# Made by scripts/lock.sh with $("$tmp/venv/bin/python" -V); used as a pip constraints file (-c)"

@@ -12,7 +12,7 @@ PIP=(-m pip install -q --disable-pip-version-check -c requirements/lock.txt)
 echo "== installing shoal and its development tools into .venv"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python "${PIP[@]}" pip setuptools
-.venv/bin/python "${PIP[@]}" -e '.[dev]'
+.venv/bin/python "${PIP[@]}" -e '.[dev,pipecat]'
 
 echo "== installing the official Python SDK ($(cat requirements/official-sdk.txt)) into .venv-official"
 # It also imports as 'fishjam', so it lives in its own environment.
