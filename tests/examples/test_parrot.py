@@ -1,4 +1,5 @@
-"""examples/parrot.py, run as a program against a real shoal, with a WebRTC participant talking to it.
+"""examples/parrot.py and its Pipecat twin examples/pipecat_parrot.py, each run as a program against
+a real shoal, with a WebRTC participant talking to it.
 
 1. The participant says 440 Hz for 1 s and falls silent: the parrot repeats it — 440 Hz
    reaches the participant, starting after the participant stopped (the parrot waits for the
@@ -24,13 +25,20 @@ from tests.support.agent_client import create_room
 from tests.support.peers import join
 from tests.support.server import ServerProcess
 
-PARROT = Path(__file__).resolve().parents[2] / "examples" / "parrot.py"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.fixture(params=["parrot.py", "pipecat_parrot.py"])
+def parrot_program(request: pytest.FixtureRequest) -> Path:
+    return EXAMPLES / request.param
 
 
 @asynccontextmanager
-async def talking_to_the_parrot(server: ServerProcess, peers: list[WebRTCPeer]) -> AsyncIterator[tuple[AgentProgram, Talker, Any]]:
+async def talking_to_the_parrot(
+    server: ServerProcess, peers: list[WebRTCPeer], program: Path
+) -> AsyncIterator[tuple[AgentProgram, Talker, Any]]:
     room = create_room(server)
-    parrot = AgentProgram(PARROT, "--url", server.url, "--token", server.token, "--room", room)
+    parrot = AgentProgram(program, "--url", server.url, "--token", server.token, "--room", room)
     try:
         ready = await parrot.wait_for("ready")
         participant = await join(server, room, "talker")
@@ -48,9 +56,9 @@ async def talking_to_the_parrot(server: ServerProcess, peers: list[WebRTCPeer]) 
 
 
 async def test_the_parrot_repeats_an_utterance_after_the_speaker_stops(
-    server: ServerProcess, peers: list[WebRTCPeer]
+    server: ServerProcess, peers: list[WebRTCPeer], parrot_program: Path
 ) -> None:
-    async with talking_to_the_parrot(server, peers) as (parrot, talker, reply):
+    async with talking_to_the_parrot(server, peers, parrot_program) as (parrot, talker, reply):
         said = talker.say(440, 1.0)
         await parrot.wait_for("repeating")
         await asyncio.sleep(2.5)
@@ -64,9 +72,9 @@ async def test_the_parrot_repeats_an_utterance_after_the_speaker_stops(
 
 
 async def test_speaking_over_the_parrot_stops_it_long_before_its_repeat_would_end(
-    server: ServerProcess, peers: list[WebRTCPeer]
+    server: ServerProcess, peers: list[WebRTCPeer], parrot_program: Path
 ) -> None:
-    async with talking_to_the_parrot(server, peers) as (parrot, talker, reply):
+    async with talking_to_the_parrot(server, peers, parrot_program) as (parrot, talker, reply):
         said = talker.say(660, 2.0)
         repeating = await parrot.wait_for("repeating")
         for _ in range(100):  # until the repeat is playing at the participant

@@ -106,7 +106,7 @@ class ClusterNotifications:
                 log.warning("cluster: notification channel lost (%s); resubscribing", exc)
             finally:
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
             await asyncio.sleep(RETRY_S)
 
     def _received(self, data: bytes) -> None:
