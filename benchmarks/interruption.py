@@ -1,6 +1,8 @@
 """Interruption latency: a participant speaks over a voice agent — how long until the agent's audio stops?
 
-A fresh shoal server, ``examples/parrot.py`` as its own process, and one WebRTC participant
+A fresh shoal server, a parrot agent as its own process (``examples/parrot.py``, the raw SDK,
+and ``examples/pipecat_parrot.py``, the same behaviour as a Pipecat pipeline over
+``fishjam.integrations.pipecat``; each gets its own server, one after the other), and one WebRTC participant
 (``shoal.testing.WebRTCPeer``, aiortc with its default jitter buffer) in one room. Each round
 the participant says a 660 Hz tone for 2 s and falls silent; the parrot repeats it; 0.3–0.9 s
 into the repeat (as heard by the participant) the participant speaks again (880 Hz, 0.6 s).
@@ -20,7 +22,7 @@ frame coming out of the participant's receiver: the delay before any reply is he
 
 Every process reads ``time.monotonic()`` (CLOCK_MONOTONIC), so times compare across them.
 
-Run: ``.venv/bin/python benchmarks/interruption.py [--rounds 20]``
+Run: ``.venv/bin/python benchmarks/interruption.py [--rounds 20] [--agents parrot.py,pipecat_parrot.py]``
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import numpy as np
 from shoal.testing import RemoteTrack, WebRTCPeer, start_server
 from shoal.testing.talker import AgentProgram, Talker, heard_spans
 
-PARROT = Path(__file__).resolve().parents[1] / "examples" / "parrot.py"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 FRAME_S = 0.02
 
 
@@ -59,7 +61,7 @@ async def wait_until_heard(track: RemoteTrack, freq: float, since: float, timeou
     raise AssertionError(f"{freq} Hz never reached the participant")
 
 
-async def run(rounds: int) -> None:
+async def run(rounds: int, script: Path) -> dict[str, list[float]]:
     rng = random.Random(5)
     server = await asyncio.to_thread(start_server, [])
     parrot: AgentProgram | None = None
@@ -71,7 +73,7 @@ async def run(rounds: int) -> None:
         async with httpx.AsyncClient(base_url=server.url, headers={"authorization": f"Bearer {server.token}"}) as rest:
             room = (await rest.post("/room", json={})).json()["data"]["room"]["id"]
             peer = (await rest.post(f"/room/{room}/peer", json={"type": "webrtc", "options": {}})).json()["data"]
-        parrot = AgentProgram(PARROT, "--url", server.url, "--token", server.token, "--room", room)
+        parrot = AgentProgram(script, "--url", server.url, "--token", server.token, "--room", room)
         ready = await parrot.wait_for("ready")
         participant = await WebRTCPeer.join(server.ws_url, peer["token"], metadata={"name": "talker"})
         talker = Talker()
@@ -97,7 +99,7 @@ async def run(rounds: int) -> None:
             stopped_ms.append(1000 * (spans[-1][1] + FRAME_S - barge.started))  # the last frame ends 20 ms after it arrives
             await parrot.wait_for("repeating", count=2 * index + 2)  # the parrot repeats the barge-in; let it finish
             await asyncio.sleep(1.5)
-            print(f"round {index + 1:>2}: event {event_ms[-1]:6.1f} ms, stopped {stopped_ms[-1]:6.1f} ms, "
+            print(f"{script.name} round {index + 1:>2}: event {event_ms[-1]:6.1f} ms, stopped {stopped_ms[-1]:6.1f} ms, "
                   f"reply {path_ms[-1]:6.1f} ms", flush=True)
     finally:
         if participant is not None:
@@ -106,23 +108,26 @@ async def run(rounds: int) -> None:
             parrot.stop()
         await asyncio.to_thread(server.stop)
 
-    print()
-    print(f"{'':>34} {'p50':>7} {'p90':>7} {'max':>7}   (ms, {len(stopped_ms)} rounds)")
-    for name, values in (
-        ("event (speech -> agent interrupts)", event_ms),
-        ("stopped (speech -> repeat silent)", stopped_ms),
-        ("reply (agent sends -> first frame)", path_ms),
-    ):
-        v = np.array(values)
-        print(f"{name:>34} {np.percentile(v, 50):7.1f} {np.percentile(v, 90):7.1f} {v.max():7.1f}")
+    return {
+        "event (speech -> agent interrupts)": event_ms,
+        "stopped (speech -> repeat silent)": stopped_ms,
+        "reply (agent sends -> first frame)": path_ms,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--agents", default="parrot.py,pipecat_parrot.py", help="example programs to measure, in order")
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    asyncio.run(run(args.rounds))
+    results = {name: asyncio.run(run(args.rounds, EXAMPLES / name)) for name in args.agents.split(",")}
+    for name, figures in results.items():
+        print()
+        print(f"{name:>34} {'p50':>7} {'p90':>7} {'max':>7}   (ms, {args.rounds} rounds)")
+        for figure, values in figures.items():
+            v = np.array(values)
+            print(f"{figure:>34} {np.percentile(v, 50):7.1f} {np.percentile(v, 90):7.1f} {v.max():7.1f}")
 
 
 if __name__ == "__main__":
