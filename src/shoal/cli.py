@@ -1,4 +1,5 @@
-"""``shoal serve``: parse arguments and environment, then run the server."""
+"""``shoal serve``: parse arguments and environment, then run the server; the client commands
+(``shoal room|peer|agent|notifications``) are in :mod:`shoal.admin_cli`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 
 import uvicorn
 
+from shoal import admin_cli
 from shoal.api.http_protocol import HttpLimits, protocol_class
 from shoal.app import create_app
 from shoal.config import ShoalConfig, new_node_id
@@ -101,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     # Tests only: the event loop is blocked this many ms per media datagram read (a forced overload).
     serve.add_argument("--debug-media-cost-ms", type=float, default=0.0, help=argparse.SUPPRESS)
     serve.add_argument("--log-level", default=env("SHOAL_LOG_LEVEL", "info"), help="[SHOAL_LOG_LEVEL]")
+    admin_cli.add_commands(commands)
     return parser
 
 
@@ -250,6 +253,8 @@ def _limit_config(args: argparse.Namespace) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command != "serve":
+        return admin_cli.run(args)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
