@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shoal import __version__
 from shoal.api import errors as api_errors
+from shoal.api.access_log import AccessLog
 from shoal.api.body_limit import BodyLimitMiddleware
 from shoal.api.rest import router
 from shoal.api.ws_direct import RAW_SEND
@@ -116,4 +117,6 @@ def create_app(config: ShoalConfig) -> FastAPI:
         report=shoal.refusals.note,
     )
     app.add_middleware(EdgeMiddleware, token=config.management_token, metrics_public=config.metrics_public)
+    if config.access_log:
+        app.add_middleware(AccessLog)  # outermost: refused requests (401, 413) are logged too
     return app

@@ -10,7 +10,7 @@ import sys
 
 import uvicorn
 
-from shoal import admin_cli
+from shoal import admin_cli, logs
 from shoal.api.http_protocol import HttpLimits, protocol_class
 from shoal.app import create_app
 from shoal.config import ShoalConfig, new_node_id
@@ -103,6 +103,14 @@ def _parser() -> argparse.ArgumentParser:
     # Tests only: the event loop is blocked this many ms per media datagram read (a forced overload).
     serve.add_argument("--debug-media-cost-ms", type=float, default=0.0, help=argparse.SUPPRESS)
     serve.add_argument("--log-level", default=env("SHOAL_LOG_LEVEL", "info"), help="[SHOAL_LOG_LEVEL]")
+    serve.add_argument(
+        "--log-format", choices=["text", "json"], default=env("SHOAL_LOG_FORMAT", "text"),
+        help="json: one object per line, with room_id/peer_id/track_id fields [SHOAL_LOG_FORMAT]",
+    )
+    serve.add_argument(
+        "--access-log", action="store_true", default=env("SHOAL_ACCESS_LOG", "").lower() in ("1", "true", "yes"),
+        help="one log line per REST request [SHOAL_ACCESS_LOG]",
+    )
     admin_cli.add_commands(commands)
     return parser
 
@@ -255,9 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command != "serve":
         return admin_cli.run(args)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    logs.configure(args.log_level, args.log_format)
     # httpx logs every request at INFO: one line per webhook POST. shoal's own lines say what went wrong.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     if args.workers < 1:
@@ -305,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             turn_secret=args.turn_secret,
             turn_ttl_s=args.turn_ttl,
             metrics_public=args.metrics_public,
+            access_log=args.access_log,
             redis_url=args.redis,
             drain_timeout_s=args.drain_timeout,
             node_id=args.node_id or new_node_id(),
@@ -336,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         log_level=args.log_level.lower(),
-        access_log=False,
+        log_config=None,  # uvicorn's lines go through shoal's handler (shoal.logs), in its format
+        access_log=False,  # --access-log is shoal.api.access_log, with room and peer fields
     )
     DrainingServer(server_config, app.state.shoal).run()
     return 0

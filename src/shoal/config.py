@@ -90,6 +90,8 @@ class ShoalConfig:
     """coturn ``static-auth-secret``: time-limited TURN credentials per peer (exclusive with static ones)."""
     turn_ttl_s: int = DEFAULT_TURN_TTL_S
     metrics_public: bool = False
+    access_log: bool = False
+    """One log line per REST request (``shoal.api.access_log``)."""
     """``GET /metrics`` answers without the management token (for a scraper on a trusted network)."""
     debug_fault_marker: str | None = None
     """Tests only: a socket frame containing this text makes its handler raise, to exercise the crash path."""

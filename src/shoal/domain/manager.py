@@ -36,6 +36,7 @@ from shoal.domain.model import (
 )
 from shoal.errors import Conflict, InvalidRequest, NotFound, Unavailable
 from shoal.ids import new_peer_id, new_room_id
+from shoal.logs import ids
 from shoal.refusals import Report
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class RoomManager:
         room = Room(id=new_room_id(), config=config)
         self._rooms[room.id] = room
         self._peerless_since[room.id] = self._clock()
-        log.info("room %s created (%s)", room.id, config.room_type.value)
+        log.info("room %s created (%s)", room.id, config.room_type.value, extra=ids(room_id=room.id))
         self._publish(ev.RoomCreated(room.id))
         return room
 
@@ -125,7 +126,7 @@ class RoomManager:
             self._remove_peer(room, peer_id)
         del self._rooms[room_id]
         self._peerless_since.pop(room_id, None)
-        log.info("room %s deleted", room_id)
+        log.info("room %s deleted", room_id, extra=ids(room_id=room_id))
         self._publish(ev.RoomDeleted(room_id))
 
     # peers -----------------------------------------------------------------------------
@@ -148,7 +149,7 @@ class RoomManager:
         )
         room.peers[peer.id] = peer
         token = self._tokens.issue(room_id, peer.id)
-        log.info("peer %s (%s) added to room %s", peer.id, peer.type.value, room_id)
+        log.info("peer %s (%s) added to room %s", peer.id, peer.type.value, room_id, extra=ids(room_id=room_id, peer_id=peer.id))
         self._publish(ev.PeerAdded(room_id, peer.id, peer.type))
         return peer, token
 
@@ -165,7 +166,7 @@ class RoomManager:
         now = self._clock()
         expired = [room_id for room_id, since in self._peerless_since.items() if now - since >= timeout]
         for room_id in expired:
-            log.info("room %s: no peer connected for %.0f s (peerless purge timeout); deleting it", room_id, timeout)
+            log.info("room %s: no peer connected for %.0f s (peerless purge timeout); deleting it", room_id, timeout, extra=ids(room_id=room_id))
             self.purged_rooms += 1
             self.delete_room(room_id)
         return expired
@@ -199,7 +200,7 @@ class RoomManager:
         for other in room.peers.values():
             if peer_id in other.subscribed_peers:
                 other.subscribed_peers.remove(peer_id)
-        log.info("peer %s deleted from room %s", peer_id, room.id)
+        log.info("peer %s deleted from room %s", peer_id, room.id, extra=ids(room_id=room.id, peer_id=peer_id))
         self._publish(ev.PeerDeleted(room.id, peer_id, peer.type))
 
     # subscriptions ---------------------------------------------------------------------
@@ -294,13 +295,13 @@ class RoomManager:
         """
         room = self.room(peer.room_id)
         if peer.status is PeerStatus.CONNECTED:
-            log.info("peer %s reconnected; its previous connection is replaced", peer.id)
+            log.info("peer %s reconnected; its previous connection is replaced", peer.id, extra=ids(room_id=peer.room_id, peer_id=peer.id))
             self._end_connection(room, peer)
         number = next(self._connection_numbers)
         self._connections[peer.id] = number
         peer.status = PeerStatus.CONNECTED
         self._peerless_since.pop(room.id, None)
-        log.info("peer %s (%s) connected to room %s", peer.id, peer.type.value, room.id)
+        log.info("peer %s (%s) connected to room %s", peer.id, peer.type.value, room.id, extra=ids(room_id=room.id, peer_id=peer.id))
         self._publish(ev.PeerConnected(room.id, peer.id, peer.type))
         if peer.type is PeerType.AGENT:
             # The official SDK's tests treat this as the "agent is connected" signal.
@@ -323,7 +324,7 @@ class RoomManager:
         if room is None or peer_id not in room.peers or not self.is_current(peer_id, connection):
             return
         peer = room.peers[peer_id]
-        log.warning("peer %s in room %s crashed: %s", peer_id, room_id, reason)
+        log.warning("peer %s in room %s crashed: %s", peer_id, room_id, reason, extra=ids(room_id=room_id, peer_id=peer_id))
         self._publish(ev.PeerCrashed(room_id, peer_id, peer.type, reason))
         self._end_connection(room, peer)
 
@@ -334,7 +335,7 @@ class RoomManager:
         peer.status = PeerStatus.DISCONNECTED
         if all(other.status is not PeerStatus.CONNECTED for other in room.peers.values()):
             self._peerless_since.setdefault(room.id, self._clock())
-        log.info("peer %s disconnected from room %s", peer.id, room.id)
+        log.info("peer %s disconnected from room %s", peer.id, room.id, extra=ids(room_id=room.id, peer_id=peer.id))
         self._publish(ev.PeerDisconnected(room.id, peer.id, peer.type))
 
     def update_peer_metadata(self, room_id: str, peer_id: str, metadata: Any) -> None:
@@ -355,7 +356,7 @@ class RoomManager:
         if track.kind is TrackKind.VIDEO and room.config.room_type in AUDIO_ONLY_ROOM_TYPES:
             raise InvalidRequest(f"video tracks are not allowed in {room.config.room_type.value} rooms")
         peer.tracks[track.id] = track
-        log.info("peer %s published %s track %s", peer_id, track.kind.value, track.id)
+        log.info("peer %s published %s track %s", peer_id, track.kind.value, track.id, extra=ids(room_id=room_id, peer_id=peer_id, track_id=track.id))
         self._publish(ev.TrackAdded(room_id, peer_id, _info(track)))
 
     def remove_track(self, room_id: str, peer_id: str, track_id: str) -> None:
@@ -380,7 +381,7 @@ class RoomManager:
         for other in room.peers.values():
             if track_id in other.subscribed_tracks:
                 other.subscribed_tracks.remove(track_id)
-        log.info("track %s of peer %s removed", track_id, peer.id)
+        log.info("track %s of peer %s removed", track_id, peer.id, extra=ids(room_id=room.id, peer_id=peer.id, track_id=track_id))
         self._publish(ev.TrackRemoved(room.id, peer.id, _info(track)))
 
 

@@ -18,6 +18,7 @@ from shoal.domain.manager import RoomManager
 from shoal.domain.model import Peer, Track, TrackKind
 from shoal.endpoints.routing import MediaRouter
 from shoal.errors import ShoalError
+from shoal.logs import ids
 from shoal.logtext import clip
 from shoal.media.budget import AgentBudget
 from shoal.media.clock import PlayoutClock
@@ -87,6 +88,8 @@ class AgentEndpoint:
         self._vad_events = vad_events
         """``?vad_events=true``: it hears ``VoiceActivity`` of the tracks it receives."""
         self._captures: dict[str, asyncio.Task[None]] = {}
+        self.chunks_received = 0
+        self.tracks_added = 0
         self._ignored = OnceLog(log.warning, time.monotonic)
         """Requests ignored (unknown track, …): one line per cause, ids clipped, so a flood stays small."""
 
@@ -172,6 +175,7 @@ class AgentEndpoint:
 
     def _push(self, track_id: str, data: bytes) -> None:
         track = self._track(track_id, "TrackData")
+        self.chunks_received += 1
         try:
             track.push(data)
         except ValueError as exc:
@@ -208,9 +212,10 @@ class AgentEndpoint:
             self._router.unpublish(self.room_id, self.peer_id, track.id)  # only the one just made
             raise SessionError(f"AddTrack: {exc.message}") from exc
         self._tracks[track.id] = outgoing
+        self.tracks_added += 1
         log.info(
             "agent %s added %s track %s (%s Hz, %s ch)",
-            self.peer_id, event.encoding, track.id, event.sample_rate, event.channels,
+            self.peer_id, event.encoding, track.id, event.sample_rate, event.channels, extra=ids(track_id=track.id),
         )
 
     def _reporter(self, track_id: str) -> Callable[[PlayoutReport], None]:
@@ -231,8 +236,14 @@ class AgentEndpoint:
                 "%d late frames dropped, %d undecodable packets skipped",
                 track_id, stats.received_seconds, stats.played_frames, stats.overflow_dropped_seconds,
                 stats.interrupted_seconds, stats.late_dropped_frames, stats.malformed_chunks,
+                extra=ids(track_id=track_id),
             )
         self._manager.remove_track(self.room_id, self.peer_id, track_id)
+
+    @property
+    def chunks_dropped(self) -> int:
+        """Chunks of its audio refused because its playout queues were full."""
+        return self._budget.dropped_chunks
 
     def close(self) -> None:
         """The socket ended: stop publishing (queued audio is dropped) and stop receiving."""

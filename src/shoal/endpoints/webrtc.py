@@ -187,6 +187,9 @@ class WebRTCEndpoint:
         self._remote_set = False
         self._remote_ice: tuple[str, str] | None = None  # (ice-ufrag, ice-pwd) of the first offer
         self.ice_restarts_ignored = 0
+        self._ended_inbound: dict[str, int] = {}
+        """Counters of inbound tracks already removed (``summary``)."""
+        self.tracks_published = 0
         self.srtp_refused = 0
         """Inbound packets of this peer that SRTP refused (``shoal_dropped_total{reason="srtp_refused"}``)."""
         self._admission: Stream | None = None
@@ -621,6 +624,7 @@ class WebRTCEndpoint:
         inbound.fanout = fanout
         inbound.tap = tap
         self._inbound[track.id] = inbound
+        self.tracks_published += 1
         inbound.reader = asyncio.get_running_loop().create_task(
             self._read(remote, inbound, name), name=f"read-{self.peer_id}-{track.id}"
         )
@@ -670,10 +674,34 @@ class WebRTCEndpoint:
             name, tap.packets, frames, tap.streams.changes, tap.streams.stale,
         )
 
+    @staticmethod
+    def _inbound_counters(inbound: _Inbound) -> dict[str, int]:
+        audio = inbound.audio
+        return {
+            "packets_received": inbound.tap.packets if inbound.tap is not None else 0,
+            "audio_packets_lost": audio.lost if audio is not None else 0,
+            "audio_packets_late": audio.late if audio is not None else 0,
+        }
+
+    def summary(self) -> dict[str, int]:
+        """What this connection carried, over its whole life (its summary log line)."""
+        totals = dict.fromkeys(("packets_received", "audio_packets_lost", "audio_packets_late"), 0)
+        for counters in [self._ended_inbound, *(self._inbound_counters(i) for i in self._inbound.values())]:
+            for key, value in counters.items():
+                totals[key] += value
+        return {
+            "tracks_published": self.tracks_published,
+            "tracks_received": sum(1 for o in self._outbound.values() if o.state == "attached"),
+            **totals,
+            "srtp_refused": self.srtp_refused,
+        }
+
     def _remove_inbound(self, track_id: str) -> None:
         inbound = self._inbound.pop(track_id, None)
         if inbound is None:
             return
+        for key, value in self._inbound_counters(inbound).items():
+            self._ended_inbound[key] = self._ended_inbound.get(key, 0) + value
         if self._fast_audio is not None and inbound.tap is not None:
             self._fast_audio.forget(inbound.tap)
         if inbound.reader is not None:

@@ -12,11 +12,13 @@ what differs between sockets: its codec, which peers it accepts, its outbox, its
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable
 from typing import Protocol, TypeVar
 
 from starlette.websockets import WebSocket
 
+from shoal import logs
 from shoal.cluster.relay import relay_if_elsewhere
 from shoal.domain.manager import AuthFailure
 from shoal.domain.model import Peer
@@ -41,6 +43,10 @@ class Served(Protocol):
 
     def handle(self, frame: Frame) -> ProtocolError | None | Awaitable[ProtocolError | None]:
         """Handle one frame; a returned error closes the socket and the peer crashed."""
+
+    def summary(self) -> dict[str, int | float]:
+        """Counters of the connection's life, for its summary line."""
+        ...
 
     def close(self) -> None:
         """The domain connection has ended: release media, registrations and tasks."""
@@ -76,6 +82,8 @@ async def serve_peer_socket(ws: WebSocket, shoal: Shoal, adapter: PeerSocketAdap
     peer = await _authenticate(ws, shoal, adapter, first, frame)
     if peer is None:
         return
+    logs.bind(room_id=peer.room_id, peer_id=peer.id)  # every line of this connection's tasks says whose
+    started = time.monotonic()
     name = f"{adapter.channel} {peer.id}"
     session = SocketSession(
         ws, adapter.outbox(peer), name, shoal.unexpected_errors, config.debug_fault_marker, shoal.loop_behind
@@ -98,11 +106,23 @@ async def serve_peer_socket(ws: WebSocket, shoal: Shoal, adapter: PeerSocketAdap
             shoal.manager.crash(peer.room_id, peer.id, connection, failure)
         else:
             shoal.manager.disconnect(peer.room_id, peer.id, connection)
+        counters: dict[str, int | float] = {}
         if served is not None:
             try:
+                counters = served.summary()
                 served.close()
             except Exception as exc:
                 shoal.unexpected_errors.report(f"{name} (closing)", exc)
+        _summarise(adapter.channel, peer, time.monotonic() - started, failure or session.ended, counters)
+
+
+def _summarise(channel: str, peer: Peer, seconds: float, ended: str, counters: dict[str, int | float]) -> None:
+    """One line per connection: how long, what went through, why it ended."""
+    described = ", ".join(f"{value} {key.replace('_', ' ')}" for key, value in counters.items())
+    log.info(
+        "%s %s connection ended after %.1f s (%s)%s", channel, peer.id, seconds, ended, f": {described}" if described else "",
+        extra={"event": "connection_summary", "channel": channel, "duration_s": round(seconds, 3), "ended": ended, **counters},
+    )
 
 
 async def _authenticate(

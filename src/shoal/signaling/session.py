@@ -181,6 +181,8 @@ class SocketSession:
         self._fault_marker = fault_marker.encode() if fault_marker else None
         self._close_request: tuple[int, str, bool] | None = None
         self._close_event = asyncio.Event()
+        self.ended = "running"
+        """Why the session ended, in words, for its connection's summary line."""
 
     def request_close(self, code: int, reason: str) -> None:
         """Ask the session to close its socket with this code and reason (a normal end)."""
@@ -228,21 +230,28 @@ class SocketSession:
         if self._close_request is not None:
             code, reason, failed = self._close_request
             log.info("%s: closing: %s", self.name, reason)
+            self.ended = f"closed by the server ({code} {reason})"
             await close_socket(self.ws, code, reason)
             return reason if failed else None
         if unexpected is not None:
             self._errors.report(self.name, unexpected)
+            self.ended = f"internal error ({CLOSE_INTERNAL})"
             await close_socket(self.ws, CLOSE_INTERNAL, INTERNAL_ERROR)
             return INTERNAL_ERROR
         if error is not None:
             log.warning("%s: closing: %s", self.name, error.reason)
+            self.ended = f"protocol error ({error.code} {error.reason})"
             await close_socket(self.ws, error.code, error.reason)
             return error.reason
         if writer.done() and not writer.cancelled() and isinstance(writer.exception(), OutboxOverflow):
             log.warning("%s: %s; closing", self.name, writer.exception())
+            self.ended = f"client too slow ({CLOSE_TRY_AGAIN_LATER})"
             await close_socket(self.ws, CLOSE_TRY_AGAIN_LATER, "client too slow: send queue overflow")
         elif writer.done() and not writer.cancelled() and writer.exception() is not None:
             log.info("%s: write failed (%s); the client has gone", self.name, writer.exception())
+            self.ended = "client gone (write failed)"
+        else:
+            self.ended = "client closed the socket"
         return None
 
     async def _read(self, handle: Handler) -> ProtocolError | None:

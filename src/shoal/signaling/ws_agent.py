@@ -102,6 +102,13 @@ class _ServedAgent:
             return ProtocolError(exc.code, exc.reason)
         return None
 
+    def summary(self) -> dict[str, int | float]:
+        return {
+            "frames_sent": self._outbox.sent, "frames_dropped": self._outbox.dropped,
+            "chunks_received": self._endpoint.chunks_received, "chunks_dropped": self._endpoint.chunks_dropped,
+            "tracks_published": self._endpoint.tracks_added,
+        }
+
     def close(self) -> None:
         self._endpoint.close()
         if self._outbox.dropped:

@@ -81,6 +81,9 @@ class _ServedPeer:
             return None  # the codec itself refuses a second auth_request
         return await self._endpoint.handle(event)
 
+    def summary(self) -> dict[str, int | float]:
+        return dict(self._endpoint.summary())
+
     def close(self) -> None:
         self._shoal.directory.unregister(self._endpoint)
         self._endpoint.close()
