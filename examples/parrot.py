@@ -23,6 +23,7 @@ import json
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from fishjam import AgentOptions, AgentOutputOptions, FishjamClient
@@ -52,9 +53,11 @@ def say(event: str, **fields: Any) -> None:
 class Parrot:
     """One agent session: hears everyone, repeats each utterance on its own track."""
 
-    def __init__(self, session: AgentSession, track: OutgoingTrack) -> None:
+    def __init__(self, session: AgentSession, track: OutgoingTrack, report: Callable[..., None] = say) -> None:
+        """``report(event, **fields)`` is told what the parrot does (default: a JSON line on stdout)."""
         self.session = session
         self.track = track
+        self._say = report
         self._recent: dict[str, deque[bytes]] = {}  # per participant: the last PRE_ROLL_S of audio
         self._speaking: dict[str, bytearray] = {}  # per participant speaking now: the utterance so far
         self.max_utterance_s = 60.0
@@ -81,7 +84,7 @@ class Parrot:
         if event.speech:
             if self.track.queued_duration > 0:  # spoken over: stop talking now
                 await self.track.interrupt()
-                say("interrupted", peer_id=event.peer_id)
+                self._say("interrupted", peer_id=event.peer_id)
             self._speaking[event.peer_id] = bytearray(b"".join(self._recent.get(event.peer_id, ())))
             return
         utterance = self._speaking.pop(event.peer_id, None)
@@ -90,10 +93,10 @@ class Parrot:
         cut = int((HANGOVER_S - KEEP_AFTER_S) * BYTES_PER_S)
         audio = bytes(utterance[: max(0, len(utterance) - cut) // 2 * 2])
         seconds = len(audio) / BYTES_PER_S
-        say("heard", peer_id=event.peer_id, seconds=round(seconds, 3))
+        self._say("heard", peer_id=event.peer_id, seconds=round(seconds, 3))
         if seconds >= MIN_UTTERANCE_S:
             await self.track.send_chunk(audio)
-            say("repeating", peer_id=event.peer_id, seconds=round(seconds, 3))
+            self._say("repeating", peer_id=event.peer_id, seconds=round(seconds, 3))
 
 
 async def run_parrot(url: str, token: str, room_id: str) -> None:

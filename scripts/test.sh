@@ -48,6 +48,10 @@ echo "== installing the official browser client (tests/browser/package-lock.json
 # The page is bundled per test session (tests/browser/conftest.py runs build.mjs with esbuild).
 (cd tests/browser && npm ci --no-audit --no-fund)
 
+echo "== installing the /demo page's packages (web/package-lock.json) into web/node_modules"
+# tests/browser/test_demo_dashboard.py bundles the page (web/build.mjs) before opening it.
+(cd web && npm ci --no-audit --no-fund)
+
 echo "== checks: installed versions match the lock, generated protobuf code, ruff, mypy"
 .venv/bin/python scripts/check_lock.py .venv/bin/python .venv-official/bin/python
 .venv/bin/python scripts/gen_protos.py --check

@@ -24,6 +24,7 @@ from shoal.server import Shoal
 from shoal.signaling.ws_agent import serve_agent
 from shoal.signaling.ws_notifier import serve_notifier
 from shoal.signaling.ws_peer import serve_peer
+from shoal.web import routes as web_routes
 
 PUBLIC_PATHS = {"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 METRICS_PATH = "/metrics"
@@ -49,7 +50,7 @@ class EdgeMiddleware:
             scope = dict(scope, path=_SLASHES.sub("/", scope["path"]))
         if scope["type"] == "websocket":
             scope = dict(scope, **{RAW_SEND: send})  # the server's own send, for direct writes
-        if scope["type"] == "http" and scope["path"] not in self._public:
+        if scope["type"] == "http" and scope["path"] not in self._public and not web_routes.is_public(scope["path"]):
             header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
             presented = bearer_token(header)
             if not check_management_token(self._token, presented):
@@ -77,6 +78,7 @@ def create_app(config: ShoalConfig) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await shoal.start()
         yield
+        await demos.close()
         await shoal.close()
 
     app = FastAPI(
@@ -88,6 +90,7 @@ def create_app(config: ShoalConfig) -> FastAPI:
     app.state.shoal = shoal
     api_errors.install(app)
     app.include_router(router)
+    demos = web_routes.install(app, shoal)
 
     @app.get(METRICS_PATH, include_in_schema=False)
     async def metrics() -> Response:

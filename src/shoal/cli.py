@@ -108,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
         help="json: one object per line, with room_id/peer_id/track_id fields [SHOAL_LOG_FORMAT]",
     )
     serve.add_argument(
+        "--demo", action="store_true", default=env("SHOAL_DEMO", "").lower() in ("1", "true", "yes"),
+        help="let /demo create rooms with a parrot agent, without the management token; for trying shoal out, "
+        "not for a public server [SHOAL_DEMO]",
+    )
+    serve.add_argument(
         "--access-log", action="store_true", default=env("SHOAL_ACCESS_LOG", "").lower() in ("1", "true", "yes"),
         help="one log line per REST request [SHOAL_ACCESS_LOG]",
     )
@@ -312,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             turn_ttl_s=args.turn_ttl,
             metrics_public=args.metrics_public,
             access_log=args.access_log,
+            demo=args.demo,
             redis_url=args.redis,
             drain_timeout_s=args.drain_timeout,
             node_id=args.node_id or new_node_id(),
@@ -326,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     if generated:
         print(f"shoal: generated management token: {config.management_token}", flush=True)
     log.info("shoal listening; use fishjam_id=%s", config.base_url)
+    log.info("dashboard: %s/dashboard/ (asks for the management token)", config.base_url)
+    if config.demo:
+        log.info("demo: open %s/demo/ and talk to the parrot", config.base_url)
     http = protocol_class(
         HttpLimits(config.http_max_header_bytes, config.http_max_body_bytes, config.http_header_timeout_s),
         app.state.shoal.refusals.note,

@@ -91,6 +91,8 @@ class ShoalConfig:
     turn_ttl_s: int = DEFAULT_TURN_TTL_S
     metrics_public: bool = False
     access_log: bool = False
+    demo: bool = False
+    """``POST /demo/api/session`` makes rooms with a parrot agent, without the management token (``shoal.web.demo``)."""
     """One log line per REST request (``shoal.api.access_log``)."""
     """``GET /metrics`` answers without the management token (for a scraper on a trusted network)."""
     debug_fault_marker: str | None = None

@@ -300,6 +300,7 @@ class RoomManager:
         number = next(self._connection_numbers)
         self._connections[peer.id] = number
         peer.status = PeerStatus.CONNECTED
+        peer.connected_at = time.time()
         self._peerless_since.pop(room.id, None)
         log.info("peer %s (%s) connected to room %s", peer.id, peer.type.value, room.id, extra=ids(room_id=room.id, peer_id=peer.id))
         self._publish(ev.PeerConnected(room.id, peer.id, peer.type))
@@ -333,6 +334,7 @@ class RoomManager:
             self._remove_track(room, peer, track_id)
         self._connections.pop(peer.id, None)
         peer.status = PeerStatus.DISCONNECTED
+        peer.connected_at = None
         if all(other.status is not PeerStatus.CONNECTED for other in room.peers.values()):
             self._peerless_since.setdefault(room.id, self._clock())
         log.info("peer %s disconnected from room %s", peer.id, room.id, extra=ids(room_id=room.id, peer_id=peer.id))

@@ -89,6 +89,8 @@ class Peer:
     subscribed_tracks: list[str] = field(default_factory=list)
     output_sample_rate: int = 16000
     """Agents only: the rate of the PCM the agent receives."""
+    connected_at: float | None = None
+    """Wall-clock time (``time.time()``) its current connection began; None while disconnected."""
     heard_by_all_agents: bool = False
     """Legacy publisher-side ``subscribe`` option: every agent hears this peer, even manual ones."""
 

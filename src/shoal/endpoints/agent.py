@@ -90,6 +90,7 @@ class AgentEndpoint:
         self._captures: dict[str, asyncio.Task[None]] = {}
         self.chunks_received = 0
         self.tracks_added = 0
+        self._formats: dict[str, str] = {}
         self._ignored = OnceLog(log.warning, time.monotonic)
         """Requests ignored (unknown track, …): one line per cause, ids clipped, so a flood stays small."""
 
@@ -212,6 +213,7 @@ class AgentEndpoint:
             self._router.unpublish(self.room_id, self.peer_id, track.id)  # only the one just made
             raise SessionError(f"AddTrack: {exc.message}") from exc
         self._tracks[track.id] = outgoing
+        self._formats[track.id] = f"{event.encoding} {event.sample_rate} Hz"
         self.tracks_added += 1
         log.info(
             "agent %s added %s track %s (%s Hz, %s ch)",
@@ -239,6 +241,14 @@ class AgentEndpoint:
                 extra=ids(track_id=track_id),
             )
         self._manager.remove_track(self.room_id, self.peer_id, track_id)
+
+    def track_views(self) -> list[dict[str, Any]]:
+        """The tracks this agent publishes, as the dashboard shows them."""
+        return [
+            {"track_id": track_id, "kind": "audio", "codec": self._formats.get(track_id, ""),
+             "queued_s": round(outgoing.queued_seconds, 3)}
+            for track_id, outgoing in self._tracks.items()
+        ]
 
     @property
     def chunks_dropped(self) -> int:

@@ -26,6 +26,10 @@ class EndpointDirectory:
         """A socket authenticated; it becomes visible to others once it has joined."""
         self._sessions[endpoint.peer_id] = endpoint
 
+    def session(self, peer_id: str) -> WebRTCEndpoint | None:
+        """The peer's current WebRTC endpoint, if its socket is open here."""
+        return self._sessions.get(peer_id)
+
     def joined(self, endpoint: WebRTCEndpoint) -> None:
         self._joined[endpoint.peer_id] = endpoint
         peer = self._manager.find_peer(endpoint.room_id, endpoint.peer_id)

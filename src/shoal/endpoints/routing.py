@@ -95,6 +95,9 @@ class MediaRouter:
         publication = self._publications.get((room_id, track_id))
         return publication.fanout if publication is not None else None
 
+    def receiver(self, peer_id: str) -> Receiver | None:
+        return self._receivers.get(peer_id)
+
     def add_receiver(self, receiver: Receiver) -> None:
         self._receivers[receiver.peer_id] = receiver
         self._sync_receiver(receiver.room_id, receiver.peer_id)

@@ -138,6 +138,7 @@ class _Inbound:
     snapshots: VideoSnapshots | None = None
     tap: RtpTap | None = None
     audio: InboundAudioStats | None = None
+    vad: TrackVoiceActivity | None = None
 
 
 @dataclass
@@ -578,7 +579,7 @@ class WebRTCEndpoint:
             fanout = TrackFanout(OPUS_RATE, inbound.wrap, upstream=_NoKeyframes())
             stats = inbound.audio = InboundAudioStats()
             room_id, router = self.room_id, self._router
-            vad = TrackVoiceActivity(lambda speech: router.voice_activity(room_id, track.id, speech), time.monotonic)
+            vad = inbound.vad = TrackVoiceActivity(lambda speech: router.voice_activity(room_id, track.id, speech), time.monotonic)
 
             def forward(packet: Any) -> None:
                 vad.packet(packet)
@@ -694,6 +695,52 @@ class WebRTCEndpoint:
             "tracks_received": sum(1 for o in self._outbound.values() if o.state == "attached"),
             **totals,
             "srtp_refused": self.srtp_refused,
+        }
+
+    def inbound_views(self) -> list[dict[str, Any]]:
+        """The tracks this participant publishes, as the dashboard shows them."""
+        codec = "opus"
+        views = []
+        for inbound in self._inbound.values():
+            if inbound.kind is TrackKind.VIDEO:
+                room = self._manager.find_room(self.room_id)
+                codec = room.config.video_codec.value if room is not None else "video"
+            views.append({
+                "track_id": inbound.track_id, "kind": inbound.kind.value, "codec": codec if inbound.kind is TrackKind.VIDEO else "opus",
+                "level_dbov": inbound.vad.level_dbov if inbound.vad is not None else None,
+                "speech": inbound.vad.state.speech if inbound.vad is not None else None,
+                "packets": inbound.tap.packets if inbound.tap is not None else 0,
+            })
+        return views
+
+    async def network_stats(self) -> dict[str, Any]:
+        """Round-trip time, loss and media bytes (RTP payload) of this participant's connection.
+
+        RTT and loss come from aiortc's getStats (RTCP reports); bytes received from shoal's
+        taps, bytes sent from aiortc's senders.
+        """
+        pc = self._pc
+        if pc is None or pc.connectionState == "closed":
+            return {"state": "none" if pc is None else "closed"}
+        report = await pc.getStats()
+        rtts, received, lost, bytes_out = [], 0, 0, 0
+        for stats in report.values():
+            kind = getattr(stats, "type", "")
+            if kind == "remote-inbound-rtp" and getattr(stats, "roundTripTime", None) is not None:
+                rtts.append(stats.roundTripTime)
+            elif kind == "inbound-rtp":
+                received += stats.packetsReceived or 0
+                lost += max(0, stats.packetsLost or 0)
+            elif kind == "outbound-rtp":
+                bytes_out += stats.bytesSent or 0
+        # Inbound media does not pass aiortc's receiver (shoal's taps take it): count it there.
+        bytes_in = sum(i.tap.payload_bytes for i in self._inbound.values() if i.tap is not None)
+        return {
+            "state": pc.connectionState,
+            "rtt_ms": round(1000 * max(rtts), 1) if rtts else None,
+            "loss": round(lost / (received + lost), 4) if received + lost else 0.0,
+            "bytes_received": bytes_in,
+            "bytes_sent": bytes_out,
         }
 
     def _remove_inbound(self, track_id: str) -> None:

@@ -87,6 +87,7 @@ class RtpTap:
         self._buffer: FrameSlot | None = None
         self.streams = SsrcTracker()
         self.packets = 0
+        self.payload_bytes = 0
         self.learn: Callable[[Any], None] | None = None
         """Told of each current-stream packet aiortc delivers (``shoal.media.fast_audio`` learns streams)."""
 
@@ -119,6 +120,7 @@ class RtpTap:
         if learn is not None:
             learn(packet)
         self.packets += 1
+        self.payload_bytes += len(packet.payload)
         self._tally.rtp_received += 1
         try:
             self._deliver(packet)

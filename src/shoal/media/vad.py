@@ -84,6 +84,8 @@ class TrackVoiceActivity:
         self._on_change = on_change
         self._clock = clock
         self._levels = False  # the last packet carried an audio level: decoded frames are not used
+        self.level_dbov = -127.0
+        """The last level seen (for the dashboard)."""
 
     def packet(self, packet: Any) -> None:
         """An RTP packet of the track (aiortc's ``RtpPacket``; the fast path's packets have no extensions)."""
@@ -99,6 +101,7 @@ class TrackVoiceActivity:
             self._observe(frame_dbov(frame), self._clock())
 
     def _observe(self, level: float, now: float) -> None:
+        self.level_dbov = level
         change = self.state.observe(level, now)
         if change is not None:
             self._on_change(change)
