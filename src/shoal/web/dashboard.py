@@ -6,7 +6,9 @@ snapshot holds, per room: its type and node; per peer: type, status, connected s
 WebRTC peers their media connection (state, RTT, loss, bitrate in and out from the byte counts
 of the previous snapshot); per track: kind, codec, the live audio level and voice activity
 (participants' tracks) or the queued playout seconds (agents' tracks); and the node's
-forwarding counters.
+forwarding counters. In cluster mode the node asked also asks every other live node for its
+own rooms (``?local=1``, with the shared management token), so one dashboard shows the whole
+cluster, each room with the node it lives on, and each node's counters under ``nodes``.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
+
 from shoal.endpoints.agent import AgentEndpoint
 from shoal.server import Shoal
 
 STREAM_PERIOD_S = 0.5
+NODE_TIMEOUT_S = 1.0
 
 
 class Dashboard:
@@ -29,7 +34,30 @@ class Dashboard:
         self._shoal = shoal
         self._bytes: dict[str, tuple[float, int, int]] = {}  # peer id -> (when, received, sent)
 
-    async def snapshot(self) -> dict[str, Any]:
+    async def snapshot(self, local: bool = False) -> dict[str, Any]:
+        """This node's view; with a cluster and not ``local``, every live node's rooms merged in."""
+        mine = await self._local()
+        cluster = self._shoal.cluster
+        if local or cluster is None:
+            return mine
+        nodes = [{"id": mine["node"], "reachable": True, "forwarding": mine["forwarding"], "rooms": len(mine["rooms"])}]
+        others = [node for node in await cluster.live_nodes() if node.id != mine["node"]]
+        token = self._shoal.config.management_token
+        async with httpx.AsyncClient(timeout=NODE_TIMEOUT_S, headers={"authorization": f"Bearer {token}"}) as client:
+            for node in others:
+                try:
+                    response = await client.get(f"{node.internal_url}/dashboard/api/snapshot", params={"local": "1"})
+                    response.raise_for_status()
+                    theirs = response.json()
+                except (httpx.HTTPError, ValueError) as exc:
+                    nodes.append({"id": node.id, "reachable": False, "error": str(exc) or type(exc).__name__})
+                    continue
+                mine["rooms"].extend(theirs["rooms"])
+                nodes.append({"id": node.id, "reachable": True, "forwarding": theirs["forwarding"], "rooms": len(theirs["rooms"])})
+        mine["nodes"] = nodes
+        return mine
+
+    async def _local(self) -> dict[str, Any]:
         shoal = self._shoal
         node = shoal.config.node_id
         rooms: list[dict[str, Any]] = []

@@ -81,8 +81,8 @@ def install(app: FastAPI, shoal: Shoal) -> DemoSessions:
         return FileResponse(STATIC / "dashboard.js", media_type="text/javascript")
 
     @web.get("/dashboard/api/snapshot")
-    async def dashboard_snapshot() -> Response:
-        return JSONResponse(await dashboard.snapshot())
+    async def dashboard_snapshot(local: bool = False) -> Response:
+        return JSONResponse(await dashboard.snapshot(local=local))
 
     @web.get("/dashboard/api/stream")
     async def dashboard_stream() -> Response:

@@ -82,7 +82,15 @@ function render(snapshot) {
   const peers = rooms.reduce((n, r) => n + r.peers.length, 0);
   $('summary').textContent = `node ${snapshot.node}${snapshot.cluster ? ' (cluster)' : ''} · ${rooms.length} rooms · ${peers} peers · updated ${new Date(snapshot.at * 1000).toLocaleTimeString()}`;
   $('forwarding').hidden = false;
-  $('forwarding').replaceChildren(...COUNTERS.map(([key, label]) => el('span', {}, `${label}: `, el('b', {}, snapshot.forwarding[key] ?? 0))));
+  const nodes = snapshot.nodes ?? [{ id: snapshot.node, reachable: true, forwarding: snapshot.forwarding }];
+  $('forwarding').replaceChildren(
+    ...nodes.map((node) =>
+      el('div', { class: 'node', 'data-node-id': node.id }, el('b', {}, `node ${node.id}: `),
+        ...(node.reachable
+          ? COUNTERS.map(([key, label]) => el('span', {}, ` ${label} `, el('b', {}, node.forwarding[key] ?? 0), ' ·'))
+          : [el('span', { class: 'unreachable' }, `unreachable (${node.error})`)])),
+    ),
+  );
   $('rooms').replaceChildren(
     ...rooms.map((room) => {
       const join = openJoins.get(room.id) ?? el('div', { class: 'join' });
@@ -99,7 +107,7 @@ function render(snapshot) {
       );
       const button = el('button', { class: 'create-peer', type: 'button' }, 'Create peer token');
       button.onclick = () => createPeer(room.id, join);
-      return el('section', { class: 'room card', 'data-room-id': room.id },
+      return el('section', { class: 'room card', 'data-room-id': room.id, 'data-node': room.node },
         el('div', {}, el('b', {}, 'room '), el('code', {}, room.id), ` · ${room.type} · node ${room.node} `, button),
         join, table);
     }),
