@@ -108,6 +108,12 @@ def _parser() -> argparse.ArgumentParser:
         help="json: one object per line, with room_id/peer_id/track_id fields [SHOAL_LOG_FORMAT]",
     )
     serve.add_argument(
+        "--no-agent-extensions", dest="agent_extensions", action="store_false",
+        default=env("SHOAL_AGENT_EXTENSIONS", "true").lower() not in ("0", "false", "no"),
+        help="never grant agents playout events or voice activity (serve them exactly as Fishjam does; "
+        "e.g. to test an agent's Fishjam cloud behaviour) [SHOAL_AGENT_EXTENSIONS=false]",
+    )
+    serve.add_argument(
         "--demo", action="store_true", default=env("SHOAL_DEMO", "").lower() in ("1", "true", "yes"),
         help="let /demo create rooms with a parrot agent, without the management token; for trying shoal out, "
         "not for a public server [SHOAL_DEMO]",
@@ -318,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics_public=args.metrics_public,
             access_log=args.access_log,
             demo=args.demo,
+            agent_extensions=args.agent_extensions,
             redis_url=args.redis,
             drain_timeout_s=args.drain_timeout,
             node_id=args.node_id or new_node_id(),

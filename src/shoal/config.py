@@ -91,6 +91,8 @@ class ShoalConfig:
     turn_ttl_s: int = DEFAULT_TURN_TTL_S
     metrics_public: bool = False
     access_log: bool = False
+    agent_extensions: bool = True
+    """Grant agents' opt-ins to playout events and voice activity; off, agents are served as Fishjam serves them."""
     demo: bool = False
     """``POST /demo/api/session`` makes rooms with a parrot agent, without the management token (``shoal.web.demo``)."""
     """One log line per REST request (``shoal.api.access_log``)."""

@@ -9,6 +9,9 @@ processor that answers each utterance with a tone, talking to a WebRTC participa
 * Speaking over a 3 s answer makes the processor broadcast an interruption; the answer stops at
   the participant within 100 ms of the participant's speech starting.
 * Participant events from the room's notifications: joined (first and each) and left.
+* Against a server that grants no extensions (``--no-agent-extensions``, as Fishjam cloud):
+  the participant's audio still arrives, no VAD frames do, and BotStoppedSpeaking is timed by
+  the SDK's local pacing, still close to the last frame's arrival.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from pipecat.workers.runner import WorkerRunner
 
 from fishjam import AgentOptions, AgentOutputOptions, FishjamClient
 from fishjam.integrations.pipecat import FishjamParams, FishjamTransport
-from shoal.testing import RemoteTrack, WebRTCPeer
+from shoal.testing import RemoteTrack, WebRTCPeer, start_server
 from shoal.testing.talker import Talker, heard_spans, tone_level
 from tests.support.agent_client import create_room
 from tests.support.peers import join
@@ -104,7 +107,9 @@ class Call:
 
 
 @asynccontextmanager
-async def a_call(server: ServerProcess, peers: list[WebRTCPeer], answers: list[float]) -> AsyncIterator[Call]:
+async def a_call(
+    server: ServerProcess, peers: list[WebRTCPeer], answers: list[float], extensions: bool = True
+) -> AsyncIterator[Call]:
     room = create_room(server)
     client = FishjamClient(server.url, server.token)
     agent = await asyncio.to_thread(client.create_agent, room, AgentOptions(output=AgentOutputOptions(audio_sample_rate=RATE)))
@@ -125,13 +130,14 @@ async def a_call(server: ServerProcess, peers: list[WebRTCPeer], answers: list[f
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)
     running = asyncio.create_task(runner.run())
+    call_worker.append(worker)
     try:
         for _ in range(200):
             if transport.track is not None:
                 break
             await asyncio.sleep(0.05)
         assert transport.track is not None, "the transport never published its track"
-        assert transport.server_playout_events, "shoal offers playout events; the transport should have them"
+        assert transport.server_playout_events is extensions, "the transport should use playout events when offered"
         participant = await join(server, room, "talker")
         peers.append(participant)
         talker = Talker()
@@ -142,8 +148,13 @@ async def a_call(server: ServerProcess, peers: list[WebRTCPeer], answers: list[f
         await asyncio.sleep(1.0)
         yield Call(transport, answerer, participant, talker, reply, events)
     finally:
+        call_worker.remove(worker)
         await runner.cancel()
         await asyncio.wait_for(running, 10)
+
+
+call_worker: list[PipelineWorker] = []
+"""The running call's pipeline worker (for tests that queue frames into it)."""
 
 
 async def until(condition: Callable[[], object], timeout: float = 10.0) -> None:
@@ -215,3 +226,28 @@ async def test_participants_joining_and_leaving_come_from_the_rooms_notification
         await call.participant.close()
         await until(lambda: ("on_participant_left", peer_id) in call.events)
         assert call.transport.participants == set()
+
+
+async def test_without_the_extensions_bot_speech_is_timed_by_local_pacing(peers: list[WebRTCPeer]) -> None:
+    plain = await asyncio.to_thread(start_server, ["--no-agent-extensions"])
+    try:
+        async with a_call(plain, peers, answers=[], extensions=False) as call:
+            said = call.talker.say(440, 0.6)
+            await until(lambda: call.answerer.audio_from)
+            await asyncio.sleep(1.5)
+            assert said.started is not None
+            assert call.answerer.audio_from == {(call.participant.endpoint_id, RATE)}
+            assert not call.answerer.times("user started"), "VAD frames without voice activity from the server"
+            worker = call_worker[0]
+            await worker.queue_frames([
+                TTSStartedFrame(), TTSAudioRawFrame(audio=tone(ANSWER_HZ, 1.0), sample_rate=RATE, num_channels=1), TTSStoppedFrame(),
+            ])
+            await until(lambda: call.answerer.times("bot stopped"))
+            await asyncio.sleep(0.3)
+            spans = heard_spans(call.reply.recording, ANSWER_HZ, since=said.started)
+            assert len(spans) == 1, f"{ANSWER_HZ} Hz reached the participant as {spans}"
+            (first, last), = spans
+            stopped = call.answerer.times("bot stopped")[0]
+            assert stopped == pytest.approx(last, abs=0.06), f"bot stopped {1000 * (stopped - last):.0f} ms after the last packet arrived"
+    finally:
+        await asyncio.to_thread(plain.stop)

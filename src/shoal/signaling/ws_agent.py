@@ -26,8 +26,8 @@ _YES, _NO = ("true", "1"), ("false", "0", "")
 
 
 async def serve_agent(ws: WebSocket, shoal: Shoal) -> None:
-    chosen: dict[str, bool] = {}
-    for name in OPT_INS:
+    chosen: dict[str, bool] = dict.fromkeys(OPT_INS, False)
+    for name in OPT_INS if shoal.config.agent_extensions else ():  # off: the query is ignored, as Fishjam does
         value = ws.query_params.get(name, "").lower()
         if value not in _YES + _NO:
             await ws.accept()
