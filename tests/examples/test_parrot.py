@@ -22,7 +22,7 @@ import pytest
 from shoal.testing import WebRTCPeer
 from shoal.testing.talker import AgentProgram, Talker, heard_spans
 from tests.support.agent_client import create_room
-from tests.support.peers import join
+from tests.support.peers import caller_of
 from tests.support.server import ServerProcess
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -41,16 +41,8 @@ async def talking_to_the_parrot(
     parrot = AgentProgram(program, "--url", server.url, "--token", server.token, "--room", room)
     try:
         ready = await parrot.wait_for("ready")
-        participant = await join(server, room, "talker")
-        peers.append(participant)
-        talker = Talker()
-        await participant.publish_audio(talker.source)
-        # The parrot is silent until it has something to repeat: its track is announced, not yet flowing.
-        reply = await participant.wait_for_remote_track(
-            lambda t: t.track_id.endswith(ready["track_id"]), timeout=15, ready=False
-        )
-        await asyncio.sleep(1.0)
-        yield parrot, talker, reply
+        caller = await caller_of(server, room, ready["track_id"], peers)
+        yield parrot, caller.talker, caller.reply
     finally:
         parrot.stop()
 

@@ -24,7 +24,7 @@ from shoal.testing import RemoteTrack, WebRTCPeer
 from shoal.testing.talker import AgentProgram, Talker, heard_spans, tone_level
 from tests.support.agent_client import create_room
 from tests.support.fake_realtime import FakeGeminiLive, FakeOpenAIRealtime, _FakeService
-from tests.support.peers import join
+from tests.support.peers import caller_of
 from tests.support.server import ServerProcess
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -55,15 +55,8 @@ async def a_call(
         try:
             ready = await bridge.wait_for("ready")
             assert ready["playout_events"] is True
-            participant = await join(server, room, "caller")
-            peers.append(participant)
-            talker = Talker()
-            await participant.publish_audio(talker.source)
-            reply = await participant.wait_for_remote_track(
-                lambda t: t.track_id.endswith(ready["track_id"]), timeout=15, ready=False
-            )
-            await asyncio.sleep(1.0)
-            yield Call(bridge, service, talker, reply)
+            caller = await caller_of(server, room, ready["track_id"], peers, name="caller")
+            yield Call(bridge, service, caller.talker, caller.reply)
         finally:
             bridge.stop()
 

@@ -45,7 +45,7 @@ from fishjam.integrations.pipecat import FishjamParams, FishjamTransport
 from shoal.testing import RemoteTrack, WebRTCPeer, start_server
 from shoal.testing.talker import Talker, heard_spans, tone_level
 from tests.support.agent_client import create_room
-from tests.support.peers import join
+from tests.support.peers import caller_of
 from tests.support.server import ServerProcess
 
 RATE = 16000
@@ -138,15 +138,8 @@ async def a_call(
             await asyncio.sleep(0.05)
         assert transport.track is not None, "the transport never published its track"
         assert transport.server_playout_events is extensions, "the transport should use playout events when offered"
-        participant = await join(server, room, "talker")
-        peers.append(participant)
-        talker = Talker()
-        await participant.publish_audio(talker.source)
-        reply = await participant.wait_for_remote_track(
-            lambda t: t.track_id.endswith(transport.track.id), timeout=15, ready=False  # type: ignore[union-attr]
-        )
-        await asyncio.sleep(1.0)
-        yield Call(transport, answerer, participant, talker, reply, events)
+        caller = await caller_of(server, room, transport.track.id, peers)
+        yield Call(transport, answerer, caller.peer, caller.talker, caller.reply, events)
     finally:
         call_worker.remove(worker)
         await runner.cancel()

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 
 from fishjam import AgentOptions, AgentOutputOptions, FishjamClient
 from shoal.testing import ToneSource, WebRTCPeer, start_server
@@ -51,13 +52,19 @@ async def a_call(server: ServerProcess) -> dict[str, str]:
     return {"room_id": room.id, "peer_id": peer.id, "agent_id": agent.id, "track_id": track_id}
 
 
-async def test_json_lines_carry_the_ids_of_what_they_are_about() -> None:
-    server = await asyncio.to_thread(start_server, ["--log-format", "json", "--access-log"])
+@pytest.fixture(scope="module")
+def logged_call() -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """One call on a server logging JSON with the access log: the call's ids and the log's lines."""
+    server = start_server(["--log-format", "json", "--access-log"])
     try:
-        ids = await a_call(server)
+        ids = asyncio.run(a_call(server))
     finally:
-        await asyncio.to_thread(server.stop)
-    lines = json_lines(server)
+        server.stop()
+    return ids, json_lines(server)
+
+
+def test_json_lines_carry_the_ids_of_what_they_are_about(logged_call: tuple[dict[str, str], list[dict[str, Any]]]) -> None:
+    ids, lines = logged_call
     about = {
         "room_id": [ids["room_id"]],
         "peer_id": [ids["peer_id"], ids["agent_id"]],
@@ -78,13 +85,8 @@ async def test_json_lines_carry_the_ids_of_what_they_are_about() -> None:
         assert any(line.get("peer_id") == peer_id and line.get("room_id") == ids["room_id"] for line in lines)
 
 
-async def test_rest_requests_and_connections_get_one_line_each() -> None:
-    server = await asyncio.to_thread(start_server, ["--log-format", "json", "--access-log"])
-    try:
-        ids = await a_call(server)
-    finally:
-        await asyncio.to_thread(server.stop)
-    lines = json_lines(server)
+def test_rest_requests_and_connections_get_one_line_each(logged_call: tuple[dict[str, str], list[dict[str, Any]]]) -> None:
+    ids, lines = logged_call
     access = [line for line in lines if line["logger"] == "shoal.access"]
     created = [a for a in access if a["method"] == "POST" and a["path"] == "/room"]
     assert len(created) == 1 and created[0]["status"] == 201 and created[0]["duration_ms"] > 0

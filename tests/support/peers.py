@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import numpy as np
 
 from shoal.testing import RemoteTrack, ToneSource, WebRTCPeer
+from shoal.testing.talker import Talker
 from tests.support.agent_client import RawAgent, Received, create_room, create_webrtc_peer
 from tests.support.audio import dominant_frequency, rms
 from tests.support.server import ServerProcess
@@ -28,6 +30,27 @@ async def join(server: ServerProcess, room: str, name: str, mode: str = "auto") 
     peer = await WebRTCPeer.join(server.ws_url, token, metadata={"name": name})
     assert peer.endpoint_id == peer_id
     return peer
+
+
+@dataclass
+class Caller:
+    """A participant who talks on cue (``talker``) and hears an agent's track (``reply``)."""
+
+    peer: WebRTCPeer
+    talker: Talker
+    reply: RemoteTrack
+
+
+async def caller_of(server: ServerProcess, room: str, agent_track_id: str, peers: list[WebRTCPeer], name: str = "talker") -> Caller:
+    """Join ``room``, publish a :class:`Talker`, and wait for the agent's (announced, still silent) track."""
+    participant = await join(server, room, name)
+    peers.append(participant)
+    talker = Talker()
+    await participant.publish_audio(talker.source)
+    # An agent is silent until it has something to say: its track is announced, not yet flowing.
+    reply = await participant.wait_for_remote_track(lambda t: t.track_id.endswith(agent_track_id), timeout=15, ready=False)
+    await asyncio.sleep(1.0)  # both directions settled before anyone speaks
+    return Caller(participant, talker, reply)
 
 
 async def heard(track: RemoteTrack, seconds: float = 1.5) -> tuple[float, float]:
