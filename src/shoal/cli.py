@@ -119,6 +119,10 @@ def _parser() -> argparse.ArgumentParser:
         "not for a public server [SHOAL_DEMO]",
     )
     serve.add_argument(
+        "--demo-idle-seconds", type=float, default=float(env("SHOAL_DEMO_IDLE_SECONDS", "20")),
+        help="a /demo session ends once its page has been gone this long [SHOAL_DEMO_IDLE_SECONDS]",
+    )
+    serve.add_argument(
         "--access-log", action="store_true", default=env("SHOAL_ACCESS_LOG", "").lower() in ("1", "true", "yes"),
         help="one log line per REST request [SHOAL_ACCESS_LOG]",
     )
@@ -324,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics_public=args.metrics_public,
             access_log=args.access_log,
             demo=args.demo,
+            demo_idle_s=args.demo_idle_seconds,
             agent_extensions=args.agent_extensions,
             redis_url=args.redis,
             drain_timeout_s=args.drain_timeout,

@@ -94,6 +94,8 @@ class ShoalConfig:
     agent_extensions: bool = True
     """Grant agents' opt-ins to playout events and voice activity; off, agents are served as Fishjam serves them."""
     demo: bool = False
+    demo_idle_s: float = 20.0
+    """A demo session ends (its room deleted) once its page's peer has been away this long."""
     """``POST /demo/api/session`` makes rooms with a parrot agent, without the management token (``shoal.web.demo``)."""
     """One log line per REST request (``shoal.api.access_log``)."""
     """``GET /metrics`` answers without the management token (for a scraper on a trusted network)."""

@@ -222,3 +222,22 @@ def test_the_pages_data_needs_the_token_and_the_demo_needs_its_flag(demo_server:
         assert refused.status_code == 404 and "--demo" in refused.json()["errors"]
     finally:
         plain.stop()
+
+
+def test_a_demo_session_whose_page_never_comes_ends_and_its_room_is_deleted() -> None:
+    server = start_server(["--demo", "--demo-idle-seconds", "1"])
+    try:
+        started = httpx.post(f"{server.url}/demo/api/session")
+        assert started.status_code == 201, started.text
+        room = started.json()["room_id"]
+        auth = {"authorization": f"Bearer {server.token}"}
+        peers = httpx.get(f"{server.url}/room/{room}", headers=auth).json()["data"]["peers"]
+        assert "webrtc" in [p["type"] for p in peers]  # the page's peer (the parrot's agent joins next)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and httpx.get(f"{server.url}/room/{room}", headers=auth).status_code != 404:
+            time.sleep(0.2)
+        assert httpx.get(f"{server.url}/room/{room}", headers=auth).status_code == 404, "the idle demo room was kept"
+        assert httpx.get(f"{server.url}/demo/api/session/{room}").status_code == 404
+        assert "demo session in room" in server.log_text() and "ended" in server.log_text()
+    finally:
+        server.stop()

@@ -4,7 +4,7 @@
 token) makes a room, a WebRTC peer for the page and an agent, and runs ``examples/parrot.py``'s
 ``Parrot`` as that agent, over the server's own agent socket like any agent. ``GET
 /demo/api/session/{room}`` says what the parrot is doing for the page. A session ends when the
-page's peer has been gone for ``IDLE_S`` (or never came), or after ``MAX_LIFETIME_S``; its room
+page's peer has been gone for ``--demo-idle-seconds`` (20) (or never came), or after ``MAX_LIFETIME_S``; its room
 is deleted. At most ``MAX_SESSIONS`` run at once (then 503).
 
 The page itself (``web/demo``, bundled with the official ts-client by ``web/build.mjs``) is
@@ -14,6 +14,7 @@ served from ``web/dist``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import logging
 import time
@@ -24,7 +25,7 @@ from typing import Any
 
 from fishjam import AgentOptions, AgentOutputOptions, FishjamClient, PeerOptions
 from fishjam.agent import OutgoingAudioTrackOptions, OutgoingTrack
-from shoal.domain.model import PeerStatus
+from fishjam.errors import HTTPError, NotFoundError
 from shoal.logs import ids
 from shoal.server import Shoal
 
@@ -34,7 +35,7 @@ CHECKOUT = Path(__file__).resolve().parents[3]
 PARROT = CHECKOUT / "examples" / "parrot.py"
 DIST = CHECKOUT / "web" / "dist"
 MAX_SESSIONS = 8
-IDLE_S = 20.0
+IDLE_S = 20.0  # default of ShoalConfig.demo_idle_s
 MAX_LIFETIME_S = 15 * 60.0
 KEEP_EVENTS = 100
 RATE = 16000
@@ -114,29 +115,37 @@ class DemoSessions:
                 session.report("ready", agent_id=agent.id, track_id=session.track.id)
                 runner = asyncio.create_task(parrot.Parrot(agent_session, session.track, report=session.report).run())
                 try:
-                    await self._until_idle(session)
+                    await self._until_idle(session, client)
                 finally:
                     runner.cancel()
         except Exception:
             log.exception("demo session in room %s failed", session.room_id, extra=ids(room_id=session.room_id))
         finally:
             self.sessions.pop(session.room_id, None)
-            if self._shoal.manager.find_room(session.room_id) is not None:
-                self._shoal.manager.delete_room(session.room_id)
+            with contextlib.suppress(HTTPError):  # already gone
+                await asyncio.to_thread(client.delete_room, session.room_id)
             log.info("demo session in room %s ended", session.room_id, extra=ids(room_id=session.room_id))
 
-    async def _until_idle(self, session: DemoSession) -> None:
+    async def _until_idle(self, session: DemoSession, client: FishjamClient) -> None:
+        """Until the page's peer has been away for ``demo_idle_s``, or is deleted, or the lifetime is up.
+
+        Asked over REST, not of this node's rooms: in a cluster the room may live on another node.
+        """
         started = last_seen = time.monotonic()
         while time.monotonic() - started < MAX_LIFETIME_S:
-            peer = self._shoal.manager.find_peer(session.room_id, session.peer_id)
-            if peer is None:
-                return  # the room or the peer was deleted
-            now = time.monotonic()
-            if peer.status is PeerStatus.CONNECTED:
-                last_seen = now
-            elif now - last_seen > IDLE_S:
+            try:
+                room = await asyncio.to_thread(client.get_room, session.room_id)
+            except NotFoundError:
                 return
-            await asyncio.sleep(1.0)
+            peer = next((p for p in room.peers if p.id == session.peer_id), None)
+            if peer is None:
+                return
+            now = time.monotonic()
+            if peer.status.value == "connected":
+                last_seen = now
+            elif now - last_seen > self._shoal.config.demo_idle_s:
+                return
+            await asyncio.sleep(min(2.0, self._shoal.config.demo_idle_s / 2))
 
     async def close(self) -> None:
         tasks = [s.task for s in self.sessions.values() if s.task is not None]
