@@ -7,7 +7,8 @@ it — each speech within 250 ms of the tone starting, each silence between the 
 come from the packets' header extension. An agent that asked (``vad_events``) gets the same
 changes; one that did not gets none of them. With no WebRTC receiver, the server's fast
 path hands the packets on without parsing their extensions: an agent that asked then gets
-the changes from the decoded audio.
+the changes from the decoded audio. A publisher whose packets stop arriving in the middle of
+speech (its network gone) is in silence one hangover later, and in speech again when they resume.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from fishjam import AgentOptions, FishjamClient
 from fishjam.agent import IncomingVoiceActivity
 from fishjam.api._options import AgentOutputOptions
 from shoal.media.vad import HANGOVER_S
-from shoal.testing import GeneratorSource, WebRTCPeer
+from shoal.testing import GeneratorSource, ToneSource, WebRTCPeer
 from tests.shoal.test_metrics import scrape, value
 from tests.support.agent_client import RawAgent, create_room
 from tests.support.peers import join
@@ -122,4 +123,34 @@ async def test_without_webrtc_receivers_an_agent_gets_voice_activity_from_the_de
     await asyncio.sleep(SCRIPT_S + 1.0)
     assert value(scrape(server), "shoal_rtp_packets_fast_path_total") - before > 100, "the packets took the fast path"
     script.check(asking, "the agent")
+    listening.cancel()
+
+
+async def test_a_publisher_whose_packets_stop_in_speech_is_silent_one_hangover_later(
+    server: ServerProcess, peers: list[WebRTCPeer]
+) -> None:
+    room = create_room(server)
+    asking, listening = await vad_agent(server, room)
+    alice = await join(server, room, "alice")
+    bob = await join(server, room, "bob")
+    peers += [alice, bob]
+    track = await alice.publish_audio(ToneSource(440))  # speech, never a pause
+    await bob.wait_for_remote_track(lambda t: t.track_id == track, timeout=15)
+    for _ in range(200):
+        if asking:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(1.0)
+    assert [speech for _, speech in asking] == [True], "a steady tone is speech, and stays speech"
+    stopped = time.monotonic()
+    alice.drop_sent_rtp("audio", lambda seq: True)  # from now on the server gets none of her packets
+    await asyncio.sleep(1.5)
+    assert [speech for _, speech in asking] == [True, False], asking
+    assert HANGOVER_S - 0.05 <= asking[1][0] - stopped <= 1.0, f"silence {1000 * (asking[1][0] - stopped):.0f} ms after the packets stopped"
+    alice.drop_sent_rtp("audio", None)
+    await asyncio.sleep(1.0)
+    assert [speech for _, speech in asking] == [True, False, True], "speech again once her packets came back"
+    at_bob = [e.details["status"] == "STATUS_SPEECH" for e in bob.events
+              if e.name == "vad_notification" and e.details["track_id"] == track]
+    assert at_bob == [True, False, True]
     listening.cancel()

@@ -6,12 +6,16 @@
   never for a click, never in a pause shorter than the hangover.
 * Levels come from the packets' audio-level extension when they carry one, else from the
   decoded frames (the level of a known tone), never from both at once.
+* A publisher that stops sending in the middle of speech is in silence ``HANGOVER_S`` after
+  its last loud packet (a timer); one that keeps talking for minutes is never cut by it.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -94,6 +98,29 @@ def test_silence_comes_on_the_first_packet_a_hangover_after_the_last_loud_one() 
     assert when - last_loud == pytest.approx(HANGOVER_S, abs=PACKET_S)
 
 
+class FakeTimers:
+    """``loop.call_later`` on a test clock: ``run()`` fires what is due by ``clock.now``."""
+
+    def __init__(self, clock: FakeTime) -> None:
+        self.clock = clock
+        self.pending: list[tuple[float, Callable[[], None], SimpleNamespace]] = []
+        self.armed = 0
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Any:
+        handle = SimpleNamespace(cancelled=False)
+        handle.cancel = lambda: setattr(handle, "cancelled", True)
+        self.pending.append((self.clock.now + delay, callback, handle))
+        self.armed += 1
+        return handle
+
+    def run(self) -> None:
+        due = [entry for entry in self.pending if entry[0] <= self.clock.now]
+        self.pending = [entry for entry in self.pending if entry[0] > self.clock.now]
+        for _, callback, handle in sorted(due, key=lambda entry: entry[0]):
+            if not handle.cancelled:
+                callback()
+
+
 def packet(level: int | None) -> SimpleNamespace:
     return SimpleNamespace(extensions=SimpleNamespace(audio_level=None if level is None else (False, level)))
 
@@ -101,7 +128,7 @@ def packet(level: int | None) -> SimpleNamespace:
 def test_levels_from_packets_win_over_decoded_frames_and_frames_serve_when_packets_have_none() -> None:
     clock = FakeTime(100.0)
     changes: list[bool] = []
-    track = TrackVoiceActivity(changes.append, clock)
+    track = TrackVoiceActivity(changes.append, clock, FakeTimers(clock).call_later)  # timers never fire here
     loud = (8000 * np.sin(2 * np.pi * 440 * np.arange(320) / 16000)).astype(np.int16)
     silent = np.zeros(320, dtype=np.int16)
     for _ in range(50):  # packets say silence (level 90 = -90 dBov) while the frames are loud: packets win
@@ -125,3 +152,48 @@ def test_a_frames_level_is_its_rms_relative_to_full_scale() -> None:
     assert frame_dbov(tone) == pytest.approx(20 * np.log10(8000 / np.sqrt(2) / 32768), abs=0.1)
     assert frame_dbov(np.zeros(960, dtype=np.int16)) == -127
     assert frame_dbov(np.full(960, -32768, dtype=np.int16)) == pytest.approx(0.0)
+
+
+def test_a_publisher_that_stops_sending_in_speech_is_silent_one_hangover_after_its_last_loud_packet() -> None:
+    clock = FakeTime(100.0)
+    timers = FakeTimers(clock)
+    changes: list[tuple[float, bool]] = []
+    track = TrackVoiceActivity(lambda speech: changes.append((clock.now, speech)), clock, timers.call_later)
+    for _ in range(25):  # 0.5 s of speech
+        track.packet(packet(10))
+        clock.now += PACKET_S
+    last_loud = clock.now - PACKET_S
+    assert [speech for _, speech in changes] == [True]
+    while clock.now < last_loud + HANGOVER_S - 0.005:  # then nothing at all: no packet, no frame
+        timers.run()
+        clock.now += 0.005
+    timers.run()
+    assert [speech for _, speech in changes] == [True], "silence before the hangover had passed"
+    clock.now = last_loud + HANGOVER_S + 0.001
+    timers.run()
+    assert [speech for _, speech in changes] == [True, False]
+    assert changes[-1][0] == pytest.approx(last_loud + HANGOVER_S, abs=0.01)
+    assert track.level_dbov == -127
+    for _ in range(ONSET_LOUD):  # sending again: speech needs a fresh onset
+        assert [speech for _, speech in changes] == [True, False]
+        track.packet(packet(10))
+        clock.now += PACKET_S
+    assert [speech for _, speech in changes] == [True, False, True]
+    track.close()
+    clock.now += 10
+    timers.run()
+    assert [speech for _, speech in changes] == [True, False, True], "a closed track's timer fired"
+
+
+def test_speech_that_keeps_coming_is_never_cut_by_the_timer_over_an_hour_of_packets() -> None:
+    clock = FakeTime(0.0)
+    timers = FakeTimers(clock)
+    changes: list[bool] = []
+    track = TrackVoiceActivity(changes.append, clock, timers.call_later)
+    for n in range(180_000):  # an hour of 20 ms packets, a short pause every 2 s
+        track.packet(packet(90 if n % 100 >= 95 else 10))
+        clock.now += PACKET_S
+        timers.run()
+    assert changes == [True]
+    assert timers.armed <= 180_000 * PACKET_S / (HANGOVER_S - 0.1) + 2, "the timer is re-armed more often than needed"
+    assert len(timers.pending) == 1

@@ -753,6 +753,8 @@ class WebRTCEndpoint:
             self._fast_audio.forget(inbound.tap)
         if inbound.reader is not None:
             inbound.reader.cancel()
+        if inbound.vad is not None:
+            inbound.vad.close()
         self._manager.remove_track(self.room_id, self.peer_id, track_id)
 
     # ICE -------------------------------------------------------------------------------
@@ -847,6 +849,8 @@ class WebRTCEndpoint:
         for inbound in self._inbound.values():
             if inbound.reader is not None:
                 inbound.reader.cancel()
+            if inbound.vad is not None:
+                inbound.vad.close()
             if inbound.fanout is not None:
                 self._router.unpublish(self.room_id, self.peer_id, inbound.track_id)
         if self._pc is not None:

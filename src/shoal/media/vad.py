@@ -16,12 +16,14 @@ that packet carried no level (the agents-only fast path does not parse header ex
 
 Silence is noticed on a packet's arrival: browsers and aiortc keep sending packets through
 silence (as DTX packets at worst, several a second), so it is noticed within the hangover
-plus one packet. A publisher that stops sending altogether leaves the state where it was
-until its track ends.
+plus one packet. A publisher that stops sending altogether (muted, its network gone) is
+noticed by a timer, armed while the track is in speech: ``HANGOVER_S`` after the last loud
+packet with no packet since, the track is in silence.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable
 from typing import Any
@@ -62,6 +64,18 @@ class VoiceActivity:
             return False
         return None
 
+    def expire(self, now: float) -> bool | None:
+        """No packet came: silence (False) once the hangover has passed; speech needs a fresh onset."""
+        if self.speech and now - self._last_loud >= HANGOVER_S:
+            self.speech = False
+            self._window = 0
+            self.changes += 1
+            return False
+        return None
+
+    def seconds_to_expiry(self, now: float) -> float:
+        return max(0.0, HANGOVER_S - (now - self._last_loud))
+
 
 def frame_dbov(frame: Samples) -> float:
     """The level of a frame of int16 samples in dBov (-127 for digital silence, as RFC 6464 floors it)."""
@@ -79,10 +93,18 @@ class TrackVoiceActivity:
     ``on_change(speech)`` runs on every change of state.
     """
 
-    def __init__(self, on_change: Callable[[bool], None], clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        on_change: Callable[[bool], None],
+        clock: Callable[[], float],
+        call_later: Callable[[float, Callable[[], None]], asyncio.TimerHandle] | None = None,
+    ) -> None:
+        """``call_later`` (the event loop's, by default) runs the silence timer."""
         self.state = VoiceActivity()
         self._on_change = on_change
         self._clock = clock
+        self._call_later = call_later
+        self._timer: asyncio.TimerHandle | None = None
         self._levels = False  # the last packet carried an audio level: decoded frames are not used
         self.level_dbov = -127.0
         """The last level seen (for the dashboard)."""
@@ -105,3 +127,25 @@ class TrackVoiceActivity:
         change = self.state.observe(level, now)
         if change is not None:
             self._on_change(change)
+        if self.state.speech and self._timer is None:
+            self._arm(HANGOVER_S)
+
+    def _arm(self, delay: float) -> None:
+        call_later = self._call_later or asyncio.get_running_loop().call_later
+        self._timer = call_later(max(delay, 0.02), self._expire)
+
+    def _expire(self) -> None:
+        """The timer: packets stopped altogether, or they still come and it looks again later."""
+        self._timer = None
+        now = self._clock()
+        if self.state.expire(now) is not None:
+            self.level_dbov = -127.0
+            self._on_change(False)
+        elif self.state.speech:
+            self._arm(self.state.seconds_to_expiry(now))
+
+    def close(self) -> None:
+        """The track ended: no more timer."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
