@@ -231,6 +231,7 @@ class AgentEndpoint:
 
     def _track_finished(self, track_id: str) -> None:
         outgoing = self._tracks.pop(track_id, None)
+        self._formats.pop(track_id, None)
         if outgoing is not None:
             stats = outgoing.playout.stats
             log.info(

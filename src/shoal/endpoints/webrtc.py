@@ -30,6 +30,7 @@ import logging
 import re
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -125,6 +126,9 @@ class _Outbound:
             self.forwarder.close()
 
 
+_INBOUND_COUNTERS = ("packets_received", "audio_packets_lost", "audio_packets_late")
+
+
 @dataclass
 class _Inbound:
     """A track this participant publishes."""
@@ -188,7 +192,7 @@ class WebRTCEndpoint:
         self._remote_set = False
         self._remote_ice: tuple[str, str] | None = None  # (ice-ufrag, ice-pwd) of the first offer
         self.ice_restarts_ignored = 0
-        self._ended_inbound: dict[str, int] = {}
+        self._ended_inbound: Counter[str] = Counter(dict.fromkeys(_INBOUND_COUNTERS, 0))
         """Counters of inbound tracks already removed (``summary``)."""
         self.tracks_published = 0
         self.srtp_refused = 0
@@ -677,6 +681,7 @@ class WebRTCEndpoint:
 
     @staticmethod
     def _inbound_counters(inbound: _Inbound) -> dict[str, int]:
+        """One inbound track's ``_INBOUND_COUNTERS``."""
         audio = inbound.audio
         return {
             "packets_received": inbound.tap.packets if inbound.tap is not None else 0,
@@ -686,10 +691,9 @@ class WebRTCEndpoint:
 
     def summary(self) -> dict[str, int]:
         """What this connection carried, over its whole life (its summary log line)."""
-        totals = dict.fromkeys(("packets_received", "audio_packets_lost", "audio_packets_late"), 0)
-        for counters in [self._ended_inbound, *(self._inbound_counters(i) for i in self._inbound.values())]:
-            for key, value in counters.items():
-                totals[key] += value
+        totals = self._ended_inbound.copy()
+        for inbound in self._inbound.values():
+            totals.update(self._inbound_counters(inbound))
         return {
             "tracks_published": self.tracks_published,
             "tracks_received": sum(1 for o in self._outbound.values() if o.state == "attached"),
@@ -699,19 +703,18 @@ class WebRTCEndpoint:
 
     def inbound_views(self) -> list[dict[str, Any]]:
         """The tracks this participant publishes, as the dashboard shows them."""
-        codec = "opus"
-        views = []
-        for inbound in self._inbound.values():
-            if inbound.kind is TrackKind.VIDEO:
-                room = self._manager.find_room(self.room_id)
-                codec = room.config.video_codec.value if room is not None else "video"
-            views.append({
-                "track_id": inbound.track_id, "kind": inbound.kind.value, "codec": codec if inbound.kind is TrackKind.VIDEO else "opus",
+        room = self._manager.find_room(self.room_id)
+        video_codec = room.config.video_codec.value if room is not None else "video"
+        return [
+            {
+                "track_id": inbound.track_id, "kind": inbound.kind.value,
+                "codec": video_codec if inbound.kind is TrackKind.VIDEO else "opus",
                 "level_dbov": inbound.vad.level_dbov if inbound.vad is not None else None,
                 "speech": inbound.vad.state.speech if inbound.vad is not None else None,
                 "packets": inbound.tap.packets if inbound.tap is not None else 0,
-            })
-        return views
+            }
+            for inbound in self._inbound.values()
+        ]
 
     async def network_stats(self) -> dict[str, Any]:
         """Round-trip time, loss and media bytes (RTP payload) of this participant's connection.
@@ -747,8 +750,7 @@ class WebRTCEndpoint:
         inbound = self._inbound.pop(track_id, None)
         if inbound is None:
             return
-        for key, value in self._inbound_counters(inbound).items():
-            self._ended_inbound[key] = self._ended_inbound.get(key, 0) + value
+        self._ended_inbound.update(self._inbound_counters(inbound))
         if self._fast_audio is not None and inbound.tap is not None:
             self._fast_audio.forget(inbound.tap)
         if inbound.reader is not None:

@@ -52,18 +52,16 @@ class DemoSession:
     token: str
     agent_id: str = ""
     track: OutgoingTrack | None = None
-    state: str = "starting"
     events: list[dict[str, Any]] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
 
     def report(self, event: str, **fields: Any) -> None:
-        self.state = {"heard": "listening", "repeating": "repeating", "interrupted": "interrupted"}.get(event, self.state)
         self.events.append({"event": event, "t": time.time(), **fields})
         del self.events[:-KEEP_EVENTS]
 
     def view(self) -> dict[str, Any]:
         queued = self.track.queued_duration if self.track is not None else 0.0
-        state = "repeating" if queued > 0 else ("listening" if self.state != "starting" else "starting")
+        state = "starting" if self.track is None else "repeating" if queued > 0 else "listening"
         return {
             "room_id": self.room_id, "agent_id": self.agent_id, "state": state,
             "queued_s": round(queued, 3), "events": self.events,
